@@ -1,0 +1,1 @@
+"""Candidate generation: ALS, FAISS index, popularity fallback, co-visitation, batch top-N."""

@@ -1,0 +1,98 @@
+"""Interactions → ALS → FAISS → top-N lists + item bundle, in memory (no store, no files).
+
+Shared by `recsys refresh`, ranker training and evaluation, so every one of them sees the same
+candidates for the same data.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from recsys.bundle import ItemBundle
+from recsys.candidates.als import ALSModel
+from recsys.candidates.covisit import covisitation
+from recsys.candidates.generate import CandidateLists, generate_candidates
+from recsys.candidates.index import ItemIndex
+from recsys.candidates.matrix import InteractionMatrix, build_matrix, recent_histories
+from recsys.candidates.popularity import popular_order, popularity_counts
+from recsys.config import ALSConfig, CandidateConfig
+from recsys.progress import NullProgress, Progress
+
+log = logging.getLogger(__name__)
+
+HISTORY_LIMIT = 200
+
+
+@dataclass
+class CandidateArtifacts:
+    matrix: InteractionMatrix
+    als: ALSModel
+    bundle: ItemBundle
+    lists: CandidateLists
+    histories: list[np.ndarray]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def category_matrix(items: pl.DataFrame | None, item_ids: np.ndarray) -> tuple[sp.csr_matrix, list[str]]:
+    """Item × category indicator matrix aligned with `item_ids`."""
+    if items is None or items.height == 0:
+        return sp.csr_matrix((len(item_ids), 0), dtype=np.float32), []
+    exploded = items.select("item_id", "categories").explode("categories").drop_nulls()
+    names = sorted(exploded["categories"].unique().to_list())
+    if not names:
+        return sp.csr_matrix((len(item_ids), 0), dtype=np.float32), []
+    cat_idx = pl.DataFrame({"categories": names, "_c": np.arange(len(names), dtype=np.int32)})
+    item_idx = pl.DataFrame({"item_id": item_ids, "_i": np.arange(len(item_ids), dtype=np.int32)})
+    coded = exploded.join(item_idx, on="item_id").join(cat_idx, on="categories")
+    mat = sp.csr_matrix((np.ones(coded.height, dtype=np.float32), (coded["_i"].to_numpy(),
+                                                                   coded["_c"].to_numpy())),
+                        shape=(len(item_ids), len(names)))
+    mat.sum_duplicates()
+    mat.data[:] = 1.0
+    return mat, names
+
+
+def build_candidates(interactions: pl.DataFrame, items: pl.DataFrame | None, *, version: str,
+                     als_config: ALSConfig, candidate_config: CandidateConfig,
+                     progress: Progress | None = None) -> CandidateArtifacts:
+    """Fit ALS on `interactions`, index item factors, and generate every user's top-N."""
+    progress = progress or NullProgress()
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    matrix = build_matrix(interactions)
+    item_map = pl.DataFrame({"item_id": matrix.item_ids, "_i": np.arange(matrix.n_items, dtype=np.int32)})
+    timings["matrix"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    tick = progress.stage("ALS fit", 1)
+    als = ALSModel(als_config).fit(matrix.matrix)
+    tick(1)
+    timings["als"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    index = ItemIndex(candidate_config.index, seed=als_config.random_state).fit(als.item_factors_)
+    all_time, recent = popularity_counts(interactions, item_map, matrix.n_items,
+                                         recent_days=candidate_config.recent_window_days)
+    popular = popular_order(all_time)
+    lists = generate_candidates(als.user_factors_, als.item_factors_, index, matrix.matrix, popular,
+                                candidate_config.n_candidates,
+                                progress=progress.stage("FAISS top-N", matrix.n_users))
+    timings["faiss"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    covisit = covisitation(interactions, item_map, matrix.n_items, window=candidate_config.covisit_window,
+                           top_n=candidate_config.covisit_neighbours)
+    categories, names = category_matrix(items, matrix.item_ids)
+    histories = recent_histories(interactions, matrix.user_ids, item_map, HISTORY_LIMIT)
+    bundle = ItemBundle(version, matrix.item_ids.tolist(), als.item_factors_, all_time, recent, covisit,
+                        categories, names, index)
+    timings["bundle"] = time.perf_counter() - t
+    log.info("event=candidates_built users=%d items=%d %s", matrix.n_users, matrix.n_items,
+             " ".join(f"{k}_s={v:.2f}" for k, v in timings.items()))
+    return CandidateArtifacts(matrix, als, bundle, lists, histories, timings)

@@ -1,0 +1,112 @@
+"""The `recsys` command. One Settings object; every option is also an env var RECSYS_…"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from recsys.config import Settings, get_settings
+from recsys.errors import RecsysError
+from recsys.logging_setup import configure_logging
+
+app = typer.Typer(help="Hybrid recommender: ALS + FAISS candidates, LightGBM reranking, served over HTTP.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+data_app = typer.Typer(help="Data utilities (synthetic generator).", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console(stderr=False)
+err = Console(stderr=True)
+
+StoreOpt = Annotated[Optional[str], typer.Option("--store", help="Store URL (env RECSYS_STORE_URL): "
+                                                  "redis://host:port/db or embedded://PATH")]
+ArtifactsOpt = Annotated[Optional[Path], typer.Option("--artifacts", help="Artifacts dir (env RECSYS_ARTIFACTS_DIR)")]
+
+
+def _settings(store: str | None = None, artifacts: Path | None = None, **extra: object) -> Settings:
+    s = get_settings(store_url=store, artifacts_dir=artifacts, **extra)
+    configure_logging(s.log_level)
+    return s
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(code=2 if isinstance(exc, RecsysError) else 1)
+
+
+def _print_refresh(result: object) -> None:
+    from recsys.refresh import RefreshResult
+
+    assert isinstance(result, RefreshResult)
+    table = Table(title=f"refresh published version {result.version}")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    for stage, sec in result.seconds.items():
+        table.add_row(stage, f"{sec:.2f}")
+    table.add_row("[bold]total", f"[bold]{result.total_seconds:.2f}")
+    console.print(table)
+    console.print(f"users={result.users} items={result.items} interactions={result.interactions} "
+                  f"candidate_bytes_per_user={result.bytes_per_user:.0f} bundle={result.bundle_path}")
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+
+
+@app.command()
+def refresh(
+    data: Annotated[Path, typer.Option("--data", help="Interactions: a Parquet/CSV file or a directory "
+                                       "(MovieLens ml-100k/ml-1m/ml-latest, or interactions.parquet)")],
+    store: StoreOpt = None,
+    artifacts: ArtifactsOpt = None,
+    user_col: Annotated[str, typer.Option(help="Column holding the user id")] = "user_id",
+    item_col: Annotated[str, typer.Option(help="Column holding the item id")] = "item_id",
+    time_col: Annotated[str, typer.Option(help="Column holding the timestamp")] = "timestamp",
+    factors: Annotated[Optional[int], typer.Option(help="ALS factors (env RECSYS_ALS__FACTORS)")] = None,
+    index: Annotated[Optional[str], typer.Option(help="FAISS index: flat | ivf | hnsw")] = None,
+) -> None:
+    """Train ALS, build the FAISS index, publish 100 candidates per user (atomic version swap)."""
+    from recsys.data.loaders import ColumnMap
+    from recsys.progress import rich_progress
+    from recsys.refresh import run_refresh
+    from recsys.store import open_store
+
+    s = _settings(store, artifacts)
+    if factors is not None:
+        s.als.factors = factors
+    if index is not None:
+        s.candidates.index = index
+    try:
+        st = open_store(s.store_url, grace_seconds=s.version_grace_seconds, batch_size=s.publish_batch_size)
+        with rich_progress() as progress:
+            result = run_refresh(s, st, data, columns=ColumnMap(user_col, item_col, time_col), progress=progress)
+    except RecsysError as exc:
+        _fail(exc)
+        return
+    _print_refresh(result)
+
+
+@app.command()
+def version(store: StoreOpt = None) -> None:
+    """Show the published candidate version and the versions the store knows."""
+    from recsys.store import open_store
+
+    s = _settings(store)
+    try:
+        st = open_store(s.store_url)
+        console.print_json(json.dumps({"current": st.current_version(), "versions": st.versions()}))
+    except RecsysError as exc:
+        _fail(exc)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,179 @@
+"""Loaders for interaction logs (Parquet/CSV) and MovieLens directories into the one schema.
+
+A directory path is enough: the format is detected from the files it holds.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from recsys.data.schema import ValidationReport, validate_interactions, validate_items
+from recsys.errors import DataValidationError
+
+log = logging.getLogger(__name__)
+
+ML100K_GENRES = [
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
+    "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
+]
+
+
+@dataclass
+class ColumnMap:
+    """Names of the contract columns in a user's file (CLI: --user-col etc.)."""
+
+    user_id: str = "user_id"
+    item_id: str = "item_id"
+    timestamp: str = "timestamp"
+    event: str = "event"
+    weight: str = "weight"
+
+    def rename(self, df: pl.DataFrame) -> pl.DataFrame:
+        mapping = {src: dst for dst, src in vars(self).items() if src in df.columns and src != dst}
+        return df.rename(mapping)
+
+
+@dataclass
+class Dataset:
+    """Validated interactions (+ optional item table) and how they were read."""
+
+    interactions: pl.DataFrame
+    items: pl.DataFrame | None
+    source: str
+    format: str
+    report: ValidationReport = field(default_factory=ValidationReport)
+
+    @property
+    def n_users(self) -> int:
+        return int(self.interactions["user_id"].n_unique())
+
+    @property
+    def n_items(self) -> int:
+        return int(self.interactions["item_id"].n_unique())
+
+    def with_interactions(self, interactions: pl.DataFrame) -> Dataset:
+        return Dataset(interactions, self.items, self.source, self.format, self.report)
+
+
+def _read_table(path: Path) -> pl.DataFrame:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return pl.read_parquet(path)
+        if suffix in (".csv", ".tsv", ".txt"):
+            sep = "\t" if suffix == ".tsv" else ","
+            return pl.read_csv(path, separator=sep, infer_schema_length=10_000)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise DataValidationError(f"cannot read table: {exc}", path=str(path)) from exc
+    raise DataValidationError(f"unsupported file type {suffix!r} (use .parquet, .csv or .tsv)", path=str(path))
+
+
+def _read_ml100k(root: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    ratings = pl.read_csv(root / "u.data", separator="\t", has_header=False,
+                          new_columns=["user_id", "item_id", "weight", "timestamp"],
+                          schema_overrides={"user_id": pl.String, "item_id": pl.String})
+    ratings = ratings.with_columns(pl.lit("rating").alias("event"))
+    items = None
+    item_path = root / "u.item"
+    if item_path.exists():
+        raw = item_path.read_bytes().decode("latin-1")
+        rows = [line.split("|") for line in raw.splitlines() if line.strip()]
+        ids, titles, cats = [], [], []
+        for r in rows:
+            flags = r[5:5 + len(ML100K_GENRES)]
+            ids.append(r[0])
+            titles.append(r[1])
+            cats.append([g for g, f in zip(ML100K_GENRES, flags, strict=False) if f.strip() == "1"])
+        items = pl.DataFrame({"item_id": ids, "title": titles, "categories": cats},
+                             schema={"item_id": pl.String, "title": pl.String,
+                                     "categories": pl.List(pl.String)})
+    return ratings, items
+
+
+def _read_double_colon(path: Path, names: list[str]) -> pl.DataFrame:
+    # ml-1m uses "::" which polars' single-byte separator cannot split; latin-1 titles.
+    text = path.read_bytes().decode("latin-1")
+    rows = [line.split("::") for line in text.splitlines() if line.strip()]
+    return pl.DataFrame({n: [r[i] for r in rows] for i, n in enumerate(names)})
+
+
+def _read_ml1m(root: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    ratings = _read_double_colon(root / "ratings.dat", ["user_id", "item_id", "weight", "timestamp"])
+    ratings = ratings.with_columns(pl.col("weight").cast(pl.Float32), pl.col("timestamp").cast(pl.Int64),
+                                   pl.lit("rating").alias("event"))
+    items = None
+    if (root / "movies.dat").exists():
+        items = _read_double_colon(root / "movies.dat", ["item_id", "title", "genres"])
+    return ratings, items
+
+
+def _read_ml_latest(root: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    ratings = pl.read_csv(root / "ratings.csv", schema_overrides={"userId": pl.String, "movieId": pl.String})
+    ratings = ratings.rename({"userId": "user_id", "movieId": "item_id", "rating": "weight"}).with_columns(
+        pl.lit("rating").alias("event"))
+    items = None
+    if (root / "movies.csv").exists():
+        items = pl.read_csv(root / "movies.csv", schema_overrides={"movieId": pl.String}).rename(
+            {"movieId": "item_id"}).with_columns(
+            pl.col("genres").str.replace_all(r"\(no genres listed\)", ""))
+    return ratings, items
+
+
+def detect_format(path: Path) -> str:
+    """Name the format of `path`: ml-100k, ml-1m, ml-latest, directory, or table."""
+    if path.is_file():
+        return "table"
+    if (path / "u.data").exists():
+        return "ml-100k"
+    if (path / "ratings.dat").exists():
+        return "ml-1m"
+    if (path / "ratings.csv").exists():
+        return "ml-latest"
+    for name in ("interactions.parquet", "interactions.csv"):
+        if (path / name).exists():
+            return "directory"
+    raise DataValidationError(
+        "unrecognised data directory: expected u.data (ml-100k), ratings.dat (ml-1m), ratings.csv "
+        "(ml-latest) or interactions.parquet/.csv (+ optional items.parquet/.csv)", path=str(path))
+
+
+def load_dataset(path: str | Path, columns: ColumnMap | None = None, *, now: float | None = None) -> Dataset:
+    """Read and validate interactions (and items when present) from a file or a directory."""
+    p = Path(path)
+    if not p.exists():
+        raise DataValidationError("path does not exist", path=str(p))
+    fmt = detect_format(p)
+    items: pl.DataFrame | None = None
+    items_path = str(p)
+    if fmt == "ml-100k":
+        raw, items = _read_ml100k(p)
+        src = p / "u.data"
+    elif fmt == "ml-1m":
+        raw, items = _read_ml1m(p)
+        src = p / "ratings.dat"
+    elif fmt == "ml-latest":
+        raw, items = _read_ml_latest(p)
+        src = p / "ratings.csv"
+    elif fmt == "directory":
+        src = p / "interactions.parquet" if (p / "interactions.parquet").exists() else p / "interactions.csv"
+        raw = _read_table(src)
+        for name in ("items.parquet", "items.csv"):
+            if (p / name).exists():
+                items = _read_table(p / name)
+                items_path = str(p / name)
+                break
+    else:
+        src = p
+        raw = _read_table(p)
+    if columns is not None:
+        raw = columns.rename(raw)
+    interactions, report = validate_interactions(raw, str(src), now=now)
+    if items is not None:
+        items = validate_items(items, items_path)
+    log.info("event=dataset_loaded path=%s format=%s rows=%d users=%d items=%d", p, fmt,
+             interactions.height, interactions["user_id"].n_unique(), interactions["item_id"].n_unique())
+    return Dataset(interactions, items, str(p), fmt, report)

@@ -1,0 +1,52 @@
+"""One root exception; every error a user can act on derives from it.
+
+The HTTP layer maps these classes to status codes in one place (api/errors.py).
+"""
+
+from __future__ import annotations
+
+
+class RecsysError(Exception):
+    """Root of every error raised on purpose by the library."""
+
+
+class DataValidationError(RecsysError):
+    """Input data failed validation: names the file, the column and how many rows."""
+
+    def __init__(self, message: str, *, path: str | None = None, column: str | None = None,
+                 bad_rows: int | None = None) -> None:
+        parts = [message]
+        if path is not None:
+            parts.append(f"file={path}")
+        if column is not None:
+            parts.append(f"column={column}")
+        if bad_rows is not None:
+            parts.append(f"bad_rows={bad_rows}")
+        super().__init__("; ".join(parts))
+        self.path = path
+        self.column = column
+        self.bad_rows = bad_rows
+
+
+class ConfigError(RecsysError):
+    """A setting or argument has a value that cannot work."""
+
+
+class StoreUnavailableError(RecsysError):
+    """The candidate/session store cannot be reached."""
+
+
+class NoVersionPublishedError(RecsysError):
+    """The store holds no published candidate version yet (run `recsys refresh`)."""
+
+
+class ArtifactError(RecsysError):
+    """An artifact (bundle, model) is missing, incomplete or corrupt."""
+
+
+class NotFittedError(RecsysError):
+    """A model was used before `fit` was called."""
+
+
+class PublishAbortedError(RecsysError):
+    """A publish was stopped before the pointer flip; nothing was published."""

@@ -1,0 +1,1 @@
+"""Offline evaluation: metrics, the session-holdout / global-time protocols and reports."""

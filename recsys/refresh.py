@@ -1,0 +1,117 @@
+"""`recsys refresh`: load → validate → ALS → FAISS → bundle → publish, all or nothing."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from recsys.bundle import bundles_dir, prune_bundles
+from recsys.candidates.generate import encode_rows
+from recsys.candidates.pipeline import CandidateArtifacts, build_candidates
+from recsys.config import Settings
+from recsys.data.loaders import ColumnMap, Dataset, load_dataset
+from recsys.progress import NullProgress, Progress
+from recsys.store import CandidateStore
+from recsys.store.candidate_store import new_version_id
+from recsys.store.codec import encode_indices
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RefreshResult:
+    version: str
+    users: int
+    items: int
+    interactions: int
+    bytes_per_user: float
+    seconds: dict[str, float] = field(default_factory=dict)
+    bundle_path: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(self.seconds.values())
+
+
+def publish_artifacts(store: CandidateStore, artifacts: CandidateArtifacts, *, version: str,
+                      batch_size: int = 2000, progress: Progress | None = None,
+                      before_publish: Callable[[], None] | None = None, extra_meta: dict | None = None) -> float:
+    """Write every user's candidates + history under `version`, then flip the pointer.
+
+    Any exception before the flip removes the partial version and re-raises: nothing is published.
+    Returns mean candidate bytes per user.
+    """
+    progress = progress or NullProgress()
+    user_ids = artifacts.matrix.user_ids.tolist()
+    blobs = encode_rows(artifacts.lists)
+    histories = [encode_indices(h) for h in artifacts.histories]
+    writer = store.begin(version)
+    try:
+        writer.write_users(user_ids, blobs, histories, batch_size=batch_size,
+                           progress=progress.stage("publish users", len(user_ids)))
+        writer.write_items(artifacts.bundle.item_ids)
+        writer.write_meta({"items": artifacts.bundle.n_items, "created_at": time.time(), **(extra_meta or {})})
+        if before_publish is not None:
+            before_publish()
+        store.publish(version)
+    except BaseException:
+        log.error("event=publish_failed version=%s users_written=%d", version, writer.users_written)
+        try:
+            store.abandon(version)
+        except Exception:  # the store may be what failed; GC of the next publish cleans up
+            log.exception("event=abandon_failed version=%s", version)
+        raise
+    return float(np.mean([len(b) for b in blobs])) if blobs else 0.0
+
+
+def run_refresh(settings: Settings, store: CandidateStore, data: str | Path | Dataset, *,
+                columns: ColumnMap | None = None, progress: Progress | None = None,
+                before_publish: Callable[[], None] | None = None) -> RefreshResult:
+    """The whole refresh. Raises (and publishes nothing) on invalid input or any failure."""
+    progress = progress or NullProgress()
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    dataset = data if isinstance(data, Dataset) else load_dataset(data, columns)
+    seconds["load"] = time.perf_counter() - t
+
+    version = new_version_id()
+    artifacts = build_candidates(dataset.interactions, dataset.items, version=version,
+                                 als_config=settings.als, candidate_config=settings.candidates,
+                                 progress=progress)
+    seconds.update(artifacts.timings)
+
+    t = time.perf_counter()
+    root = bundles_dir(settings.artifacts_dir)
+    bundle_path = artifacts.bundle.save(root, extra={
+        "source": dataset.source, "format": dataset.format, "users": artifacts.matrix.n_users,
+        "interactions": dataset.interactions.height, "als": settings.als.model_dump(),
+        "candidates": settings.candidates.model_dump()})
+    seconds["bundle_write"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    try:
+        bytes_per_user = publish_artifacts(store, artifacts, version=version,
+                                           batch_size=settings.publish_batch_size, progress=progress,
+                                           before_publish=before_publish,
+                                           extra_meta={"source": dataset.source})
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(bundle_path, ignore_errors=True)
+        raise
+    seconds["publish"] = time.perf_counter() - t
+    keep = {version}
+    keep.update(str(v["version"]) for v in store.versions())
+    prune_bundles(settings.artifacts_dir, keep)
+    result = RefreshResult(version=version, users=artifacts.matrix.n_users, items=artifacts.matrix.n_items,
+                           interactions=dataset.interactions.height, bytes_per_user=bytes_per_user,
+                           seconds=seconds, bundle_path=str(bundle_path), notes=list(dataset.report.notes))
+    log.info("event=refresh_done version=%s users=%d items=%d total_s=%.2f", version, result.users,
+             result.items, result.total_seconds)
+    return result

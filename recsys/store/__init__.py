@@ -1,0 +1,30 @@
+"""Candidate and session store: one layout, Redis or embedded backend chosen by URL."""
+
+from __future__ import annotations
+
+from recsys.errors import ConfigError
+from recsys.store.backend import KVBackend
+from recsys.store.candidate_store import CandidateStore, SessionEvent, UserRecord, VersionWriter
+
+__all__ = ["CandidateStore", "KVBackend", "SessionEvent", "UserRecord", "VersionWriter", "open_backend",
+           "open_store"]
+
+
+def open_backend(url: str, *, batch_size: int = 2000) -> KVBackend:
+    """`redis://…`/`rediss://…` for Redis, `embedded://PATH` or `embedded://:memory:` for SQLite."""
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from recsys.store.redis_backend import RedisBackend
+
+        return RedisBackend(url, batch_size=batch_size)
+    if url.startswith("embedded://"):
+        from recsys.store.embedded_backend import EmbeddedBackend
+
+        path = url[len("embedded://"):] or "data/artifacts/store.sqlite"
+        return EmbeddedBackend(url, path=path)
+    raise ConfigError(f"unsupported store URL {url!r}: use redis://host:port/db or embedded://PATH")
+
+
+def open_store(url: str, *, namespace: str = "recsys", grace_seconds: int = 3600,
+               batch_size: int = 2000) -> CandidateStore:
+    return CandidateStore(open_backend(url, batch_size=batch_size), namespace=namespace,
+                          grace_seconds=grace_seconds)
