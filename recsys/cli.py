@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -22,9 +22,9 @@ app.add_typer(data_app, name="data")
 console = Console(stderr=False)
 err = Console(stderr=True)
 
-StoreOpt = Annotated[Optional[str], typer.Option("--store", help="Store URL (env RECSYS_STORE_URL): "
+StoreOpt = Annotated[str | None, typer.Option("--store", help="Store URL (env RECSYS_STORE_URL): "
                                                   "redis://host:port/db or embedded://PATH")]
-ArtifactsOpt = Annotated[Optional[Path], typer.Option("--artifacts", help="Artifacts dir (env RECSYS_ARTIFACTS_DIR)")]
+ArtifactsOpt = Annotated[Path | None, typer.Option("--artifacts", help="Artifacts dir (env RECSYS_ARTIFACTS_DIR)")]
 
 
 def _settings(store: str | None = None, artifacts: Path | None = None, **extra: object) -> Settings:
@@ -64,8 +64,8 @@ def refresh(
     user_col: Annotated[str, typer.Option(help="Column holding the user id")] = "user_id",
     item_col: Annotated[str, typer.Option(help="Column holding the item id")] = "item_id",
     time_col: Annotated[str, typer.Option(help="Column holding the timestamp")] = "timestamp",
-    factors: Annotated[Optional[int], typer.Option(help="ALS factors (env RECSYS_ALS__FACTORS)")] = None,
-    index: Annotated[Optional[str], typer.Option(help="FAISS index: flat | ivf | hnsw")] = None,
+    factors: Annotated[int | None, typer.Option(help="ALS factors (env RECSYS_ALS__FACTORS)")] = None,
+    index: Annotated[str | None, typer.Option(help="FAISS index: flat | ivf | hnsw")] = None,
 ) -> None:
     """Train ALS, build the FAISS index, publish 100 candidates per user (atomic version swap)."""
     from recsys.data.loaders import ColumnMap

@@ -20,8 +20,8 @@ class NullProgress:
 @contextmanager
 def rich_progress() -> Iterator[Progress]:
     """A rich progress bar per stage (used by the CLI; the library never prints)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, \
-        TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as RichProgress
 
     with RichProgress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), transient=False) as bar:

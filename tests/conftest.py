@@ -1,0 +1,63 @@
+"""Shared fixtures: a seeded rng, store backends (real Redis included), MovieLens location."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recsys.store import CandidateStore, open_backend
+
+REPO = Path(__file__).resolve().parents[1]
+ML100K = Path(os.environ.get("RECSYS_ML100K", REPO.parent / "shared" / "data" / "ml-100k"))
+REDIS_URL = os.environ.get("RECSYS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def ml100k() -> Path:
+    if not (ML100K / "u.data").exists():
+        pytest.skip(f"MovieLens 100k not found at {ML100K}")
+    return ML100K
+
+
+def redis_available() -> bool:
+    try:
+        return open_backend(REDIS_URL).ping()
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def redis_store() -> Iterator[CandidateStore]:
+    """A CandidateStore on the real Redis, isolated by a unique namespace, wiped afterwards."""
+    if not redis_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is required in CI but does not answer at {REDIS_URL}")
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    ns = f"test-{uuid.uuid4().hex[:10]}"
+    store = CandidateStore(open_backend(REDIS_URL), namespace=ns, grace_seconds=60)
+    yield store
+    store.backend.expire_prefix(f"{ns}:", 0)  # type: ignore[attr-defined]
+    store.close()
+
+
+@pytest.fixture
+def embedded_store(tmp_path: Path) -> Iterator[CandidateStore]:
+    store = CandidateStore(open_backend(f"embedded://{tmp_path / 'store.sqlite'}"), grace_seconds=60)
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def any_store(request: pytest.FixtureRequest) -> CandidateStore:
+    """Contract tests run against every backend, the real Redis included."""
+    return request.getfixturevalue(f"{request.param}_store")
