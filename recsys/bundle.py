@@ -5,6 +5,7 @@
     item_factors.npy   float32 [n_items, factors]
     popularity.npz     all_time, recent (float32 [n_items])
     covisit.npz        CSR arrays of the co-visitation neighbours (indptr, indices, data)
+    itemknn.npz        CSR arrays of the item-kNN cosine neighbours
     categories.npz     CSR item×category (indptr, indices); names in the manifest
     index.faiss        FAISS index over item factors
 """
@@ -25,7 +26,8 @@ from recsys.candidates.index import ItemIndex
 from recsys.errors import ArtifactError
 
 BUNDLE_FORMAT = 1
-_FILES = ("item_ids.json", "item_factors.npy", "popularity.npz", "covisit.npz", "categories.npz", "index.faiss")
+_FILES = ("item_ids.json", "item_factors.npy", "popularity.npz", "covisit.npz", "itemknn.npz", "categories.npz",
+          "index.faiss")
 
 
 def _sha256(path: Path) -> str:
@@ -46,6 +48,7 @@ class ItemBundle:
     popularity: np.ndarray
     popularity_recent: np.ndarray
     covisit: sp.csr_matrix
+    itemknn: sp.csr_matrix
     categories: sp.csr_matrix  # item × category, 1.0 where the item has the category
     category_names: list[str]
     index: ItemIndex | None = None
@@ -75,9 +78,9 @@ class ItemBundle:
         (tmp / "item_ids.json").write_text(json.dumps(self.item_ids))
         np.save(tmp / "item_factors.npy", self.item_factors.astype(np.float32), allow_pickle=False)
         np.savez(tmp / "popularity.npz", all_time=self.popularity, recent=self.popularity_recent)
-        cv = self.covisit.tocsr()
-        np.savez(tmp / "covisit.npz", indptr=cv.indptr, indices=cv.indices, data=cv.data,
-                 shape=np.asarray(cv.shape))
+        for name, mat in (("covisit", self.covisit), ("itemknn", self.itemknn)):
+            m = mat.tocsr()
+            np.savez(tmp / f"{name}.npz", indptr=m.indptr, indices=m.indices, data=m.data, shape=np.asarray(m.shape))
         cat = self.categories.tocsr()
         np.savez(tmp / "categories.npz", indptr=cat.indptr, indices=cat.indices, shape=np.asarray(cat.shape))
         index = self.index or ItemIndex("flat").fit(self.item_factors)
@@ -111,8 +114,7 @@ class ItemBundle:
             factors = np.load(path / "item_factors.npy", allow_pickle=False)
             with np.load(path / "popularity.npz", allow_pickle=False) as pop:
                 all_time, recent = pop["all_time"], pop["recent"]
-            with np.load(path / "covisit.npz", allow_pickle=False) as cv:
-                covisit = sp.csr_matrix((cv["data"], cv["indices"], cv["indptr"]), shape=tuple(cv["shape"]))
+            covisit, knn = (_load_csr(path / f"{name}.npz") for name in ("covisit", "itemknn"))
             with np.load(path / "categories.npz", allow_pickle=False) as cat:
                 categories = sp.csr_matrix((np.ones(cat["indices"].size, dtype=np.float32), cat["indices"],
                                             cat["indptr"]), shape=tuple(cat["shape"]))
@@ -124,8 +126,13 @@ class ItemBundle:
             raise ArtifactError(f"cannot load bundle {path}: {exc}") from exc
         if factors.shape[0] != len(item_ids):
             raise ArtifactError(f"bundle {path}: {factors.shape[0]} factor rows for {len(item_ids)} items")
-        return cls(str(manifest["version"]), item_ids, factors, all_time, recent, covisit, categories,
+        return cls(str(manifest["version"]), item_ids, factors, all_time, recent, covisit, knn, categories,
                    list(manifest.get("category_names", [])), index, manifest)
+
+
+def _load_csr(path: Path) -> sp.csr_matrix:
+    with np.load(path, allow_pickle=False) as f:
+        return sp.csr_matrix((f["data"], f["indices"], f["indptr"]), shape=tuple(f["shape"]))
 
 
 def bundles_dir(artifacts_dir: Path) -> Path:

@@ -19,6 +19,7 @@ from recsys.candidates.als import ALSModel
 from recsys.candidates.covisit import covisitation
 from recsys.candidates.generate import CandidateLists, generate_candidates
 from recsys.candidates.index import ItemIndex
+from recsys.candidates.itemknn import itemknn
 from recsys.candidates.matrix import InteractionMatrix, build_matrix, recent_histories
 from recsys.candidates.popularity import popular_order, popularity_counts
 from recsys.config import ALSConfig, CandidateConfig
@@ -37,6 +38,15 @@ class CandidateArtifacts:
     lists: CandidateLists
     histories: list[np.ndarray]
     timings: dict[str, float] = field(default_factory=dict)
+
+
+def _history_matrix(histories: list[np.ndarray], n_items: int) -> sp.csr_matrix:
+    """Users × items from capped recent histories: bounds item-kNN cost for heavy users."""
+    lengths = np.fromiter((h.size for h in histories), dtype=np.int64, count=len(histories))
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    indices = np.concatenate(histories) if histories else np.zeros(0, dtype=np.int64)
+    return sp.csr_matrix((np.ones(indices.size, dtype=np.float32), indices, indptr),
+                         shape=(len(histories), n_items))
 
 
 def category_matrix(items: pl.DataFrame | None, item_ids: np.ndarray) -> tuple[sp.csr_matrix, list[str]]:
@@ -90,7 +100,8 @@ def build_candidates(interactions: pl.DataFrame, items: pl.DataFrame | None, *, 
                            top_n=candidate_config.covisit_neighbours)
     categories, names = category_matrix(items, matrix.item_ids)
     histories = recent_histories(interactions, matrix.user_ids, item_map, HISTORY_LIMIT)
-    bundle = ItemBundle(version, matrix.item_ids.tolist(), als.item_factors_, all_time, recent, covisit,
+    knn = itemknn(_history_matrix(histories, matrix.n_items), top_k=candidate_config.covisit_neighbours)
+    bundle = ItemBundle(version, matrix.item_ids.tolist(), als.item_factors_, all_time, recent, covisit, knn,
                         categories, names, index)
     timings["bundle"] = time.perf_counter() - t
     log.info("event=candidates_built users=%d items=%d %s", matrix.n_users, matrix.n_items,

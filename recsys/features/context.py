@@ -1,0 +1,205 @@
+"""The inputs of feature computation for one user's candidate list, with shared work cached.
+
+Offline (ranker training) and online (serving) both build a FeatureContext and call the same
+registry functions on it, so a feature cannot differ between training and serving. Intermediate
+results (session similarities, neighbour scores) are cached properties: computed only when a
+feature the model still uses asks for them, so pruned features cost nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from recsys.bundle import ItemBundle
+
+# Event types and how strongly they signal intent (used for session weights and validation).
+EVENT_WEIGHTS: dict[str, float] = {
+    "view": 0.5, "click": 1.0, "add_to_cart": 2.0, "purchase": 3.0, "rating": 1.0, "like": 1.5,
+    "interaction": 1.0,
+}
+
+
+class ItemSide:
+    """Per-item arrays derived once per bundle (not per request)."""
+
+    def __init__(self, bundle: ItemBundle, als_regularization: float = 0.05, als_alpha: float = 2.0) -> None:
+        self.bundle = bundle
+        f = bundle.item_factors.astype(np.float32)
+        self.factors = f
+        self.norms = np.linalg.norm(f, axis=1).astype(np.float32)
+        self.unit = f / np.maximum(self.norms, 1e-6)[:, None]
+        self.pop_log = np.log1p(bundle.popularity).astype(np.float32)
+        self.pop_recent_log = np.log1p(bundle.popularity_recent).astype(np.float32)
+        total, recent_total = float(bundle.popularity.sum()) or 1.0, float(bundle.popularity_recent.sum()) or 1.0
+        # Trend: share of recent activity over share of all-time activity (smoothed), on a log scale.
+        self.trend = np.log((bundle.popularity_recent / recent_total + 1e-5)
+                            / (bundle.popularity / total + 1e-5)).astype(np.float32)
+        self.categories = bundle.categories.tocsr()
+        self.categories_dense = self.categories.toarray().astype(np.float32) if self.categories.shape[1] else \
+            np.zeros((bundle.n_items, 0), dtype=np.float32)
+        self.n_categories = self.categories_dense.sum(axis=1).astype(np.float32)
+        self.covisit = bundle.covisit.tocsr()
+        self.itemknn = bundle.itemknn.tocsr()
+        self.n_items = bundle.n_items
+        self.als_alpha = als_alpha
+        y = f.astype(np.float64)
+        self.gram = y.T @ y + als_regularization * np.eye(f.shape[1])
+        order = np.lexsort((np.arange(self.n_items), -bundle.popularity))
+        self.popular = order
+
+    def neighbour_scores(self, matrix_name: str, sources: np.ndarray, weights: np.ndarray | None = None
+                         ) -> np.ndarray:
+        """Dense per-item sum of neighbour weights from `sources` (rows of a sparse item×item matrix)."""
+        mat = self.covisit if matrix_name == "covisit" else self.itemknn
+        if sources.size == 0:
+            return np.zeros(self.n_items, dtype=np.float32)
+        starts, stops = mat.indptr[sources], mat.indptr[sources + 1]
+        lengths = stops - starts
+        if lengths.sum() == 0:
+            return np.zeros(self.n_items, dtype=np.float32)
+        take = np.concatenate([np.arange(a, b) for a, b in zip(starts, stops, strict=True)])
+        w = mat.data[take]
+        if weights is not None:
+            w = w * np.repeat(weights, lengths)
+        return np.bincount(mat.indices[take], weights=w, minlength=self.n_items).astype(np.float32)
+
+    def neighbour_max(self, matrix_name: str, sources: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """Per-candidate max neighbour weight from any source item."""
+        mat = self.covisit if matrix_name == "covisit" else self.itemknn
+        out = np.zeros(candidates.size, dtype=np.float32)
+        if sources.size == 0:
+            return out
+        pos = {int(c): i for i, c in enumerate(candidates.tolist())}
+        for s in sources.tolist():
+            lo, hi = mat.indptr[s], mat.indptr[s + 1]
+            for j, v in zip(mat.indices[lo:hi].tolist(), mat.data[lo:hi].tolist(), strict=True):
+                i = pos.get(j)
+                if i is not None and v > out[i]:
+                    out[i] = v
+        return out
+
+    def fold_in(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """ALS user vector from (items, weights): same normal equations as implicit's solver."""
+        if items.size == 0:
+            return np.zeros(self.factors.shape[1], dtype=np.float32)
+        y = self.factors[items].astype(np.float64)
+        conf = self.als_alpha * weights
+        a = self.gram + (y.T * (conf - 1.0)) @ y
+        b = (y.T * conf).sum(axis=1)
+        return np.linalg.solve(a, b).astype(np.float32)
+
+
+@dataclass
+class FeatureContext:
+    """One user's request: candidate items plus what is known about the user and the session."""
+
+    items: ItemSide
+    candidates: np.ndarray  # item indices [n]
+    als_scores: np.ndarray  # float32 [n]
+    n_primary: int  # leading candidates from ALS; the rest are popularity fill
+    history: np.ndarray  # item indices, oldest first
+    session_items: np.ndarray  # known session item indices, oldest first
+    session_weights: np.ndarray  # event weights of those items
+    session_timestamps: np.ndarray  # seconds
+    now: float
+
+    @property
+    def n(self) -> int:
+        return int(self.candidates.size)
+
+    @cached_property
+    def cand_unit(self) -> np.ndarray:
+        return self.items.unit[self.candidates]
+
+    @cached_property
+    def session_sims(self) -> np.ndarray:
+        """Cosine similarity, candidates × session items (factor space)."""
+        if self.session_items.size == 0:
+            return np.zeros((self.n, 0), dtype=np.float32)
+        return self.cand_unit @ self.items.unit[self.session_items].T
+
+    @cached_property
+    def recency_weights(self) -> np.ndarray:
+        """Most recent session item weighs 1, each older one half as much."""
+        k = self.session_items.size
+        return (0.5 ** np.arange(k - 1, -1, -1)).astype(np.float32)
+
+    @cached_property
+    def folded_user(self) -> np.ndarray:
+        """User vector with history and session folded in (session events weighted by type)."""
+        items = np.concatenate([self.history, self.session_items])
+        weights = np.concatenate([np.ones(self.history.size), self.session_weights]).astype(np.float64)
+        if items.size == 0:
+            return np.zeros(self.items.factors.shape[1], dtype=np.float32)
+        return self.items.fold_in(items, weights)
+
+    @cached_property
+    def folded_scores(self) -> np.ndarray:
+        return self.items.factors[self.candidates] @ self.folded_user
+
+    @cached_property
+    def user_category_profile(self) -> np.ndarray:
+        cats = self.items.categories_dense
+        if self.history.size == 0 or cats.shape[1] == 0:
+            return np.zeros(cats.shape[1], dtype=np.float32)
+        prof = cats[self.history].sum(axis=0)
+        return prof / max(float(prof.sum()), 1.0)
+
+    @cached_property
+    def session_category_profile(self) -> np.ndarray:
+        cats = self.items.categories_dense
+        if self.session_items.size == 0 or cats.shape[1] == 0:
+            return np.zeros(cats.shape[1], dtype=np.float32)
+        return cats[self.session_items].max(axis=0)
+
+    @cached_property
+    def covisit_session(self) -> np.ndarray:
+        return self.items.neighbour_scores("covisit", self.session_items, self.recency_weights)[self.candidates]
+
+    @cached_property
+    def knn_history(self) -> np.ndarray:
+        return self.items.neighbour_scores("itemknn", self.history)[self.candidates]
+
+    @cached_property
+    def knn_session(self) -> np.ndarray:
+        return self.items.neighbour_scores("itemknn", self.session_items, self.recency_weights)[self.candidates]
+
+    @cached_property
+    def recent_history(self) -> np.ndarray:
+        return self.history[-10:]
+
+
+def session_arrays(bundle: ItemBundle, session: list[tuple[str, str, float]]
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(item indices, event weights, timestamps) of the known items of a session, oldest first.
+
+    Unknown items are ignored, not fatal: the catalogue of this version may not have them yet.
+    """
+    known = [(bundle.item_index[i], EVENT_WEIGHTS.get(e, 1.0), t) for i, e, t in sorted(session, key=lambda s: s[2])
+             if i in bundle.item_index]
+    if not known:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64), np.zeros(0, dtype=np.float64)
+    idx, w, ts = zip(*known, strict=True)
+    return np.asarray(idx, dtype=np.int64), np.asarray(w, dtype=np.float64), np.asarray(ts, dtype=np.float64)
+
+
+def make_context(items: ItemSide, candidates: np.ndarray, scores: np.ndarray, n_primary: int,
+                 history: np.ndarray, session: list[tuple[str, str, float]], now: float,
+                 blocked: np.ndarray | None = None) -> FeatureContext:
+    """The one way a FeatureContext is made (training and serving): drop blocked candidates first.
+
+    `blocked` holds item indices that must never be shown (history, session, explicit excludes);
+    features like ranks are computed on the list that remains, identically offline and online.
+    """
+    s_items, s_weights, s_ts = session_arrays(items.bundle, session)
+    drop = s_items if blocked is None else np.concatenate([blocked, s_items])
+    if drop.size:
+        keep = ~np.isin(candidates, drop)
+        n_primary = int(keep[:n_primary].sum())
+        candidates, scores = candidates[keep], scores[keep]
+    return FeatureContext(items=items, candidates=candidates, als_scores=scores.astype(np.float32),
+                          n_primary=n_primary, history=history, session_items=s_items, session_weights=s_weights,
+                          session_timestamps=s_ts, now=now)

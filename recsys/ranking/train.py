@@ -1,0 +1,136 @@
+"""`recsys train-ranker`: LambdaMART on held-out tails, early stopping on held-out users, promote if better."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import polars as pl
+
+from recsys.config import Settings
+from recsys.data.loaders import Dataset, load_dataset
+from recsys.progress import NullProgress, Progress
+from recsys.ranking.dataset import RankerData, build_ranker_data
+from recsys.ranking.model import current_model_version, models_dir, promote
+
+log = logging.getLogger(__name__)
+
+REFERENCE_ROWS = 5000
+
+
+def lgb_params(seed: int) -> dict[str, object]:
+    return {
+        "objective": "lambdarank", "metric": "ndcg", "eval_at": [10], "learning_rate": 0.05,
+        "num_leaves": 31, "min_data_in_leaf": 50, "feature_fraction": 0.9, "bagging_fraction": 0.9,
+        "bagging_freq": 1, "lambda_l2": 1.0, "lambdarank_truncation_level": 20, "seed": seed,
+        "deterministic": True, "force_row_wise": True, "num_threads": 2, "verbosity": -1,
+    }
+
+
+@dataclass
+class TrainResult:
+    model_version: str
+    path: Path
+    valid_ndcg: float
+    promoted: bool
+    reason: str
+    feature_names: list[str]
+    importances: dict[str, dict[str, float]] = field(default_factory=dict)
+    best_iteration: int = 0
+    seconds: float = 0.0
+
+
+def _split_users(users: list[str], seed: int, valid_share: float = 0.2) -> np.ndarray:
+    """Deterministic user split by hash: True = training user."""
+    def bucket(u: str) -> float:
+        return int(hashlib.sha256(f"{seed}:{u}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return np.asarray([bucket(u) >= valid_share for u in users])
+
+
+def fit_lambdamart(data: RankerData, seed: int, num_boost_round: int = 600) -> tuple[lgb.Booster, float]:
+    """Train with early stopping on held-out users; returns the booster and its validation nDCG@10."""
+    is_train = _split_users(data.user_ids, seed)
+    train, valid = data.take_users(is_train), data.take_users(~is_train)
+    dtrain = lgb.Dataset(train.features, train.labels, group=train.groups, feature_name=data.feature_names,
+                         free_raw_data=False)
+    dvalid = lgb.Dataset(valid.features, valid.labels, group=valid.groups, reference=dtrain)
+    evals: dict[str, dict[str, list[float]]] = {}
+    booster = lgb.train(lgb_params(seed), dtrain, num_boost_round=num_boost_round, valid_sets=[dvalid],
+                        valid_names=["valid"], callbacks=[lgb.early_stopping(50, verbose=False),
+                                                          lgb.record_evaluation(evals)])
+    scores = evals["valid"]["ndcg@10"]
+    return booster, float(scores[booster.best_iteration - 1])
+
+
+def importances(booster: lgb.Booster) -> dict[str, dict[str, float]]:
+    gain = booster.feature_importance("gain", iteration=booster.best_iteration)
+    split = booster.feature_importance("split", iteration=booster.best_iteration)
+    total = float(gain.sum()) or 1.0
+    return {name: {"gain": float(g), "split": int(s), "gain_share": float(g) / total}
+            for name, g, s in zip(booster.feature_name(), gain, split, strict=True)}
+
+
+def save_model(settings: Settings, booster: lgb.Booster, data: RankerData, valid_ndcg: float,
+               extra: dict[str, object]) -> tuple[str, Path]:
+    """model.txt + manifest.json + reference.parquet, written to a temp dir then renamed."""
+    version = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{int(time.time() * 1000) % 1000:03d}"
+    root = models_dir(settings.artifacts_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".tmp-{version}"
+    tmp.mkdir()
+    booster.save_model(str(tmp / "model.txt"), num_iteration=booster.best_iteration)
+    rng = np.random.default_rng(settings.seed)
+    take = rng.choice(data.features.shape[0], size=min(REFERENCE_ROWS, data.features.shape[0]), replace=False)
+    pl.DataFrame(data.features[np.sort(take)], schema=data.feature_names, orient="row").write_parquet(
+        tmp / "reference.parquet")
+    manifest = {
+        "model_version": version, "created_at": time.time(), "features": data.feature_names,
+        "params": lgb_params(settings.seed), "best_iteration": booster.best_iteration,
+        "metrics": {"valid_ndcg@10": valid_ndcg, "candidate_recall": data.candidate_recall},
+        "training": {"users": len(data.user_ids), "rows": int(data.features.shape[0])},
+        "importances": importances(booster), **extra,
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    tmp.rename(root / version)
+    return version, root / version
+
+
+def current_valid_ndcg(settings: Settings) -> float | None:
+    version = current_model_version(settings.artifacts_dir)
+    if version is None:
+        return None
+    try:
+        manifest = json.loads((models_dir(settings.artifacts_dir) / version / "manifest.json").read_text())
+        return float(manifest["metrics"]["valid_ndcg@10"])
+    except (OSError, KeyError, ValueError):
+        return None  # a broken current model must not block a good new one
+
+
+def train_ranker(settings: Settings, data: str | Path | Dataset, *, feature_names: list[str] | None = None,
+                 force_promote: bool = False, progress: Progress | None = None) -> TrainResult:
+    """Build training data, fit LambdaMART, save, and promote when validation nDCG@10 is not worse."""
+    progress = progress or NullProgress()
+    start = time.perf_counter()
+    dataset = data if isinstance(data, Dataset) else load_dataset(data)
+    rdata = build_ranker_data(dataset.interactions, dataset.items, settings, feature_names, progress=progress)
+    booster, valid_ndcg = fit_lambdamart(rdata, settings.seed)
+    version, path = save_model(settings, booster, rdata, valid_ndcg, {"data_source": dataset.source})
+    current = current_valid_ndcg(settings)
+    if force_promote or current is None or valid_ndcg >= current:
+        reason = "forced" if force_promote else (
+            "first model" if current is None else f"valid nDCG@10 {valid_ndcg:.4f} >= current {current:.4f}")
+        promote(settings.artifacts_dir, version, reason)
+        promoted = True
+    else:
+        reason = f"not promoted: valid nDCG@10 {valid_ndcg:.4f} < current {current:.4f}"
+        promoted = False
+    log.info("event=ranker_trained model_version=%s valid_ndcg=%.4f promoted=%s reason=%r", version, valid_ndcg,
+             promoted, reason)
+    return TrainResult(version, path, valid_ndcg, promoted, reason, rdata.feature_names, importances(booster),
+                       booster.best_iteration, time.perf_counter() - start)
