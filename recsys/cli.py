@@ -88,6 +88,50 @@ def refresh(
     _print_refresh(result)
 
 
+@app.command("train-ranker")
+def train_ranker_cmd(
+    data: Annotated[Path, typer.Option("--data", help="Interactions (same formats as refresh)")],
+    artifacts: ArtifactsOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Promote even if validation nDCG@10 is worse")] = False,
+) -> None:
+    """Train the LightGBM LambdaMART reranker on held-out tails; promote it if it is at least as good."""
+    from recsys.progress import rich_progress
+    from recsys.ranking.train import train_ranker
+
+    s = _settings(None, artifacts)
+    try:
+        with rich_progress() as progress:
+            result = train_ranker(s, data, force_promote=force, progress=progress)
+    except RecsysError as exc:
+        _fail(exc)
+        return
+    table = Table(title=f"ranker {result.model_version}")
+    for col in ("feature", "gain share", "splits"):
+        table.add_column(col, justify="right" if col != "feature" else "left")
+    for name, imp in sorted(result.importances.items(), key=lambda kv: -kv[1]["gain_share"]):
+        table.add_row(name, f"{imp['gain_share']:.3f}", str(int(imp["split"])))
+    console.print(table)
+    console.print(f"valid nDCG@10={result.valid_ndcg:.4f} best_iteration={result.best_iteration} "
+                  f"seconds={result.seconds:.1f} promoted={result.promoted} ({result.reason}) path={result.path}")
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Bind address (env RECSYS_HOST)")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (env RECSYS_PORT)")] = None,
+    store: StoreOpt = None,
+    artifacts: ArtifactsOpt = None,
+) -> None:
+    """Serve the HTTP API with uvicorn (docs at /docs, metrics at /metrics)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    s = _settings(store, artifacts, host=host, port=port)
+    console.print(f"serving on http://{s.host}:{s.port}  (docs: /docs, metrics: /metrics, store: {s.store_url})")
+    uvicorn.run(create_app(s), host=s.host, port=s.port, log_level=s.log_level.lower(), access_log=False)
+
+
 @app.command()
 def version(store: StoreOpt = None) -> None:
     """Show the published candidate version and the versions the store knows."""

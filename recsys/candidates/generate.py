@@ -60,7 +60,8 @@ def generate_candidates(user_factors: np.ndarray, item_factors: np.ndarray, inde
     short = np.flatnonzero(n_primary < n)
     for u in short:
         _fill_from_popularity(u, out_items, out_scores, seen, popular, user_factors, item_factors, n_primary)
-    return CandidateLists(out_items, out_scores, n_primary)
+    # The store keeps float16 scores: quantise here so offline features equal the served ones exactly.
+    return CandidateLists(out_items, out_scores.astype(np.float16).astype(np.float32), n_primary)
 
 
 def _fill_from_popularity(u: int, items: np.ndarray, scores: np.ndarray, seen: sp.csr_matrix,

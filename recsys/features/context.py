@@ -50,21 +50,41 @@ class ItemSide:
         order = np.lexsort((np.arange(self.n_items), -bundle.popularity))
         self.popular = order
 
-    def neighbour_scores(self, matrix_name: str, sources: np.ndarray, weights: np.ndarray | None = None
-                         ) -> np.ndarray:
-        """Dense per-item sum of neighbour weights from `sources` (rows of a sparse item×item matrix)."""
+    def _gather(self, matrix_name: str, sources: np.ndarray, weights: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """(neighbour indices, weights) of all `sources` rows, without a Python loop."""
         mat = self.covisit if matrix_name == "covisit" else self.itemknn
-        if sources.size == 0:
-            return np.zeros(self.n_items, dtype=np.float32)
         starts, stops = mat.indptr[sources], mat.indptr[sources + 1]
         lengths = stops - starts
-        if lengths.sum() == 0:
-            return np.zeros(self.n_items, dtype=np.float32)
-        take = np.concatenate([np.arange(a, b) for a, b in zip(starts, stops, strict=True)])
+        total = int(lengths.sum())
+        # Ragged arange: position j of row r maps to starts[r] + j.
+        take = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
         w = mat.data[take]
         if weights is not None:
             w = w * np.repeat(weights, lengths)
-        return np.bincount(mat.indices[take], weights=w, minlength=self.n_items).astype(np.float32)
+        return mat.indices[take], w
+
+    def neighbour_scores(self, matrix_name: str, sources: np.ndarray, weights: np.ndarray | None = None
+                         ) -> np.ndarray:
+        """Dense per-item sum of neighbour weights from `sources` (rows of a sparse item×item matrix)."""
+        if sources.size == 0:
+            return np.zeros(self.n_items, dtype=np.float32)
+        idx, w = self._gather(matrix_name, sources, weights)
+        return np.bincount(idx, weights=w, minlength=self.n_items).astype(np.float32)
+
+    def neighbour_scores_at(self, matrix_name: str, sources: np.ndarray, candidates: np.ndarray,
+                            weights: np.ndarray | None = None) -> np.ndarray:
+        """neighbour_scores restricted to `candidates`: cost independent of the catalogue size."""
+        out = np.zeros(candidates.size, dtype=np.float32)
+        if sources.size == 0 or candidates.size == 0:
+            return out
+        idx, w = self._gather(matrix_name, sources, weights)
+        order = np.argsort(candidates, kind="stable")
+        sorted_c = candidates[order]
+        pos = np.minimum(np.searchsorted(sorted_c, idx), sorted_c.size - 1)
+        hit = sorted_c[pos] == idx
+        out[order] = np.bincount(pos[hit], weights=w[hit], minlength=candidates.size)
+        return out
 
     def neighbour_max(self, matrix_name: str, sources: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         """Per-candidate max neighbour weight from any source item."""
@@ -157,15 +177,15 @@ class FeatureContext:
 
     @cached_property
     def covisit_session(self) -> np.ndarray:
-        return self.items.neighbour_scores("covisit", self.session_items, self.recency_weights)[self.candidates]
+        return self.items.neighbour_scores_at("covisit", self.session_items, self.candidates, self.recency_weights)
 
     @cached_property
     def knn_history(self) -> np.ndarray:
-        return self.items.neighbour_scores("itemknn", self.history)[self.candidates]
+        return self.items.neighbour_scores_at("itemknn", self.history, self.candidates)
 
     @cached_property
     def knn_session(self) -> np.ndarray:
-        return self.items.neighbour_scores("itemknn", self.session_items, self.recency_weights)[self.candidates]
+        return self.items.neighbour_scores_at("itemknn", self.session_items, self.candidates, self.recency_weights)
 
     @cached_property
     def recent_history(self) -> np.ndarray:

@@ -166,7 +166,7 @@ def history_knn_norm(ctx: FeatureContext) -> np.ndarray:
 
 @register("history_covisit_recent", "history", "log(1 + co-visitation with the user's last 10 history items)")
 def history_covisit_recent(ctx: FeatureContext) -> np.ndarray:
-    return np.log1p(ctx.items.neighbour_scores("covisit", ctx.recent_history)[ctx.candidates])
+    return np.log1p(ctx.items.neighbour_scores_at("covisit", ctx.recent_history, ctx.candidates))
 
 
 @register("history_sim_recent", "history", "Mean cosine between candidate and the last 10 history items")

@@ -18,7 +18,7 @@ from recsys.config import Settings
 from recsys.data.splits import session_holdout
 from recsys.errors import DataValidationError
 from recsys.features import REGISTRY, ItemSide
-from recsys.features.context import make_context
+from recsys.features.context import FeatureContext, make_context
 from recsys.progress import NullProgress, Progress
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,15 @@ class RankerData:
         return RankerData(self.features[rows], self.labels[rows], self.groups[mask],
                           [u for u, m in zip(self.user_ids, mask, strict=True) if m], self.feature_names,
                           self.candidate_recall)
+
+
+def offline_features(item_side: ItemSide, candidates: tuple[np.ndarray, np.ndarray, int], history: np.ndarray,
+                     session: list[tuple[str, str, float]], now: float, names: list[str]
+                     ) -> tuple[FeatureContext, np.ndarray]:
+    """The training-side feature matrix of one user: same context + registry as serving."""
+    cand, scores, n_primary = candidates
+    ctx = make_context(item_side, cand, scores, n_primary, history, session, now, history)
+    return ctx, REGISTRY.build_matrix(names, ctx)
 
 
 def build_ranker_data(interactions: pl.DataFrame, items: pl.DataFrame | None, settings: Settings,
@@ -68,17 +77,16 @@ def build_ranker_data(interactions: pl.DataFrame, items: pl.DataFrame | None, se
         row = user_row.get(user)
         if row is None:
             continue
-        cand, scores, n_primary = arts.lists.row(row)
         session = [(str(i), str(e), float(t)) for i, e, t in session_of.get(user, [])]
         now = max(t for _, _, t in session) if session else 0.0
-        ctx = make_context(item_side, cand, scores, n_primary, arts.histories[row], session, now)
+        ctx, matrix = offline_features(item_side, arts.lists.row(row), arts.histories[row], session, now, names)
         target_idx = arts.bundle.indices_of(split.targets[user])
         y = np.isin(ctx.candidates, target_idx).astype(np.float32)
         total += len(split.targets[user])
         found += int(y.sum())
         if y.sum() == 0 or ctx.n < 2:
             continue  # a group without positives teaches LambdaMART nothing
-        blocks.append(REGISTRY.build_matrix(names, ctx))
+        blocks.append(matrix)
         labels.append(y)
         groups.append(ctx.n)
         kept.append(user)

@@ -1,0 +1,53 @@
+"""FastAPI app factory. The lifespan opens the store, loads artifacts and starts the reload poller."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.metrics import Metrics, MetricsMiddleware
+from api.routes import events, ops, recommendations
+from recsys import __version__
+from recsys.config import Settings, get_settings
+from recsys.service import RecommendationService
+from recsys.store import CandidateStore, open_store
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, store: CandidateStore | None = None, *,
+               background_reload: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        st = store or open_store(settings.store_url, grace_seconds=settings.version_grace_seconds)
+        service = RecommendationService(settings, st)
+        service.reload()  # a store that is down at start-up still lets the app start (degraded)
+        if background_reload:
+            service.start_background_reload()
+        app.state.service = service
+        log.info("event=api_started store=%s candidates_version=%s", settings.store_url,
+                 service.state.candidates_version)
+        try:
+            yield
+        finally:
+            service.stop()
+            if store is None:
+                st.close()
+
+    app = FastAPI(title="recsys", version=__version__, lifespan=lifespan,
+                  description="Hybrid recommender: ALS + FAISS candidates, LightGBM LambdaMART reranking.")
+    app.state.settings = settings
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.include_router(recommendations.router)
+    app.include_router(events.router)
+    app.include_router(ops.router)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

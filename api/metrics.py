@@ -1,0 +1,59 @@
+"""Prometheus metrics and a lean ASGI middleware that times every request by route template."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+class Metrics:
+    """One registry per app, so tests and several apps in one process do not collide."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.latency = Histogram("recsys_request_seconds", "Request latency by endpoint", ["endpoint", "method"],
+                                 buckets=BUCKETS, registry=r)
+        self.requests = Counter("recsys_requests_total", "Requests by endpoint and status",
+                                ["endpoint", "method", "status"], registry=r)
+        self.fallbacks = Counter("recsys_fallbacks_total", "Responses served by a fallback, by reason", ["reason"],
+                                 registry=r)
+        self.cache_misses = Counter("recsys_candidate_cache_misses_total",
+                                    "Recommendation requests for users without cached candidates", registry=r)
+        self.candidates_age = Gauge("recsys_candidates_version_age_seconds",
+                                    "Age of the serving candidate version", registry=r)
+        self.model_age = Gauge("recsys_model_age_seconds", "Age of the serving ranker model", registry=r)
+        self.events = Counter("recsys_events_total", "Session events accepted", registry=r)
+
+
+class MetricsMiddleware:
+    """Pure ASGI (cheaper than BaseHTTPMiddleware): latency histogram + status counter per route."""
+
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_wrapper(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            endpoint = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "")
+            self.metrics.latency.labels(endpoint, method).observe(time.perf_counter() - start)
+            self.metrics.requests.labels(endpoint, method, str(status["code"])).inc()

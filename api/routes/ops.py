@@ -1,0 +1,62 @@
+"""Health, readiness, metrics and admin endpoints."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.deps import AdminDep, MetricsDep, ServiceDep
+from api.schemas import Health
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    """The process is alive."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+def readyz(service: ServiceDep) -> Response:
+    """ready: store reachable and artifacts loaded; degraded (200): serving fallbacks; 503: nothing to serve."""
+    state = service.state
+    reasons = []
+    store_ok = service.store.ping()
+    if not store_ok:
+        reasons.append("store unreachable: serving popular items from memory")
+    if state.bundle is None:
+        reasons.append("no candidate version loaded (run `recsys refresh`)")
+    if state.model_error:
+        reasons.append(state.model_error + (" (previous model keeps serving)" if state.model else ""))
+    elif state.model is None:
+        reasons.append("no ranker model (run `recsys train-ranker`): serving ALS order")
+    status = "ready" if not reasons else ("degraded" if state.bundle is not None else "unavailable")
+    body = Health(status=status, candidates_version=state.candidates_version,
+                  model_version=state.model.version if state.model else None,
+                  store="ok" if store_ok else "unreachable", reasons=reasons)
+    return JSONResponse(body.model_dump(), status_code=503 if status == "unavailable" else 200)
+
+
+@router.get("/metrics", include_in_schema=True, response_class=Response)
+def metrics(service: ServiceDep, m: MetricsDep) -> Response:
+    """Prometheus text format."""
+    state = service.state
+    now = time.time()
+    if state.bundle is not None and state.bundle.manifest:
+        m.candidates_age.set(now - float(state.bundle.manifest.get("created_at", now)))  # type: ignore[arg-type]
+    if state.model is not None:
+        m.model_age.set(now - float(state.model.manifest.get("created_at", now)))  # type: ignore[arg-type]
+    return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.post("/v1/admin/reload", tags=["admin"])
+def admin_reload(_: AdminDep, service: ServiceDep) -> dict[str, object]:
+    """Pick up a new candidate version or promoted model now, instead of at the next poll."""
+    changed = service.reload()
+    state = service.state
+    return {"changed": changed, "candidates_version": state.candidates_version,
+            "model_version": state.model.version if state.model else None, "model_error": state.model_error}

@@ -1,0 +1,71 @@
+"""Recommendations, candidates and similar items."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query
+
+from api.deps import MetricsDep, ServiceDep
+from api.schemas import Id, RecommendationRequest, RecommendationResponse, ScoredItemOut, SimilarItemsResponse
+from recsys.service import UNKNOWN_USER, Recommendations
+from recsys.store import SessionEvent
+
+router = APIRouter(prefix="/v1", tags=["recommendations"])
+
+UserPath = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[^\t\n\r\x00]+$")]
+
+
+def _response(rec: Recommendations, metrics: MetricsDep) -> RecommendationResponse:
+    if rec.fallback is not None:
+        metrics.fallbacks.labels(rec.fallback).inc()
+        if rec.fallback == UNKNOWN_USER:
+            metrics.cache_misses.inc()
+    return RecommendationResponse(
+        user_id=rec.user_id, items=[ScoredItemOut(item_id=i.item_id, score=i.score, rank=i.rank) for i in rec.items],
+        model_version=rec.model_version, candidates_version=rec.candidates_version, fallback=rec.fallback)
+
+
+def _split_excludes(exclude: list[str] | None) -> list[str]:
+    """`exclude` may repeat (?exclude=a&exclude=b) or be comma-separated (?exclude=a,b)."""
+    return [part for value in exclude or [] for part in value.split(",") if part]
+
+
+@router.get("/users/{user_id}/recommendations", response_model=RecommendationResponse)
+def recommendations(user_id: UserPath, service: ServiceDep, metrics: MetricsDep,
+                    k: Annotated[int, Query(ge=1, le=100, description="how many items, 1..100")] = 10,
+                    exclude: Annotated[list[str] | None, Query(max_length=1000,
+                                                               description="item ids never to return")] = None
+                    ) -> RecommendationResponse:
+    """Top-k for a user, reranked with the server-side live session."""
+    return _response(service.recommend(user_id, k, exclude=_split_excludes(exclude)), metrics)
+
+
+@router.post("/recommendations", response_model=RecommendationResponse)
+def recommendations_inline(body: RecommendationRequest, service: ServiceDep, metrics: MetricsDep
+                           ) -> RecommendationResponse:
+    """Top-k with the session given inline instead of read from the session store."""
+    now = time.time()
+    session = [SessionEvent(s.item_id, s.event, s.timestamp if s.timestamp is not None else now)
+               for s in body.session]
+    return _response(service.recommend(body.user_id, body.k, session=session, exclude=body.exclude, now=now),
+                     metrics)
+
+
+@router.get("/users/{user_id}/candidates", response_model=RecommendationResponse)
+def candidates(user_id: UserPath, service: ServiceDep, metrics: MetricsDep,
+               k: Annotated[int, Query(ge=1, le=100)] = 100) -> RecommendationResponse:
+    """The cached candidates in ALS order, unranked (for operators; the latency baseline)."""
+    return _response(service.candidates(user_id, k), metrics)
+
+
+@router.get("/items/{item_id}/similar", response_model=SimilarItemsResponse)
+def similar(item_id: Annotated[Id, Path()], service: ServiceDep,
+            k: Annotated[int, Query(ge=1, le=100)] = 10) -> SimilarItemsResponse:
+    """Item-to-item neighbours from the FAISS index over item factors."""
+    items = service.similar_items(item_id, k)
+    if items is None:
+        raise HTTPException(404, f"unknown item {item_id!r} in candidate version {service.state.candidates_version}")
+    return SimilarItemsResponse(item_id=item_id, candidates_version=service.state.candidates_version,
+                                items=[ScoredItemOut(item_id=i.item_id, score=i.score, rank=i.rank) for i in items])

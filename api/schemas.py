@@ -1,0 +1,100 @@
+"""Request and response models of the HTTP API (DESIGN.md §5)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from recsys.features.context import EVENT_WEIGHTS
+
+# Ids travel through the session store as tab-separated text: no control characters allowed.
+Id = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\t\n\r\x00]+$")]
+MAX_EVENTS_PER_BATCH = 100
+MAX_EVENT_AGE_SECONDS = 30 * 86400
+MAX_CLOCK_SKEW_SECONDS = 300
+
+
+def _known_event(v: str) -> str:
+    if v not in EVENT_WEIGHTS:
+        raise ValueError(f"unknown event type {v!r}; use one of {sorted(EVENT_WEIGHTS)}")
+    return v
+
+
+def _plausible_time(v: float | None) -> float | None:
+    if v is None:
+        return v
+    now = time.time()
+    if v > now + MAX_CLOCK_SKEW_SECONDS:
+        raise ValueError("timestamp is in the future (expected unix seconds, not milliseconds)")
+    if v < now - MAX_EVENT_AGE_SECONDS:
+        raise ValueError("timestamp is more than 30 days old: not a live session event")
+    return v
+
+
+class SessionItem(BaseModel):
+    """One event of an inline session (POST /v1/recommendations)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: Id
+    event: str = Field("click", description=f"one of {sorted(EVENT_WEIGHTS)}")
+    timestamp: float | None = Field(None, description="unix seconds; default now")
+
+    _event = field_validator("event")(_known_event)
+    _time = field_validator("timestamp")(_plausible_time)
+
+
+class Event(SessionItem):
+    """A live event for POST /v1/events."""
+
+    user_id: Id
+
+
+class RecommendationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: Id
+    k: int = Field(10, ge=1, le=100)
+    session: list[SessionItem] = Field(default_factory=list, max_length=MAX_EVENTS_PER_BATCH)
+    exclude: list[Id] = Field(default_factory=list, max_length=1000)
+
+
+class ScoredItemOut(BaseModel):
+    item_id: str
+    score: float
+    rank: int
+
+
+class RecommendationResponse(BaseModel):
+    user_id: str
+    items: list[ScoredItemOut]
+    model_version: str | None
+    candidates_version: str | None
+    fallback: str | None = Field(None, description="null, or why a fallback was used "
+                                 "(unknown_user, store_unavailable, no_model, model_error, no_candidates_published)")
+
+
+class SimilarItemsResponse(BaseModel):
+    item_id: str
+    items: list[ScoredItemOut]
+    candidates_version: str | None
+
+
+class EventsAccepted(BaseModel):
+    accepted: int
+    users: int
+
+
+class Health(BaseModel):
+    status: str
+    candidates_version: str | None = None
+    model_version: str | None = None
+    store: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: object | None = None

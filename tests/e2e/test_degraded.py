@@ -1,0 +1,131 @@
+"""Degraded modes: Redis down, corrupt or missing model. Always a 200 with the reason, never a 5xx."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from recsys.config import Settings
+from recsys.data.loaders import Dataset
+from recsys.ranking.model import models_dir, promote
+from recsys.ranking.train import TrainResult
+from recsys.refresh import run_refresh
+from recsys.store import open_store
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PrivateRedis:
+    """A redis-server of our own on a free port, so the test can stop and restart it."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = _free_port()
+        self.tmp = tmp
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--dir", str(self.tmp)], stdout=subprocess.DEVNULL)
+        for _ in range(100):
+            if open_store(self.url).ping():
+                return
+            time.sleep(0.05)
+        raise RuntimeError("private redis did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server binary not installed")
+    r = PrivateRedis(tmp_path)
+    r.start()
+    yield r
+    r.stop()
+
+
+def test_redis_down_degrades_to_popular_and_recovers(
+        private_redis: PrivateRedis, trained_artifacts: tuple[Settings, Dataset, TrainResult]) -> None:
+    settings, ds, _ = trained_artifacts
+    store = open_store(private_redis.url)
+    run_refresh(settings, store, ds)
+    with TestClient(create_app(settings, store)) as client:
+        assert client.get("/v1/users/u5/recommendations").json()["fallback"] is None
+        private_redis.stop()
+        r = client.get("/v1/users/u5/recommendations")
+        assert r.status_code == 200
+        assert r.json()["fallback"] == "store_unavailable" and len(r.json()["items"]) == 10
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+        assert ready.json()["store"] == "unreachable"
+        assert client.get("/healthz").status_code == 200
+        # Events cannot be stored while Redis is down: a clear 503, not a 500.
+        ev = client.post("/v1/events", json={"user_id": "u5", "item_id": "i1"})
+        assert ev.status_code == 503 and "unavailable" in ev.json()["detail"]
+        private_redis.start()  # comes back empty (no persistence): republish, serving recovers
+        run_refresh(settings, store, ds)
+        client.post("/v1/admin/reload", headers={"Authorization": f"Bearer {settings.admin_token}"})
+        back = client.get("/v1/users/u5/recommendations").json()
+        assert back["fallback"] is None
+        assert client.get("/readyz").json()["status"] == "ready"
+
+
+def _corrupt_model(settings: Settings, name: str) -> None:
+    root = models_dir(settings.artifacts_dir) / name
+    root.mkdir(parents=True)
+    (root / "model.txt").write_text("this is not a lightgbm model\n")
+    (root / "manifest.json").write_text(json.dumps({"model_version": name, "features": ["als_score"]}))
+
+
+def test_corrupt_model_keeps_previous_model_serving(
+        tmp_path: Path, trained_artifacts: tuple[Settings, Dataset, TrainResult]) -> None:
+    base, ds, ranker = trained_artifacts
+    settings = base.model_copy(update={"artifacts_dir": tmp_path / "art"})
+    shutil.copytree(base.artifacts_dir / "models", settings.artifacts_dir / "models")
+    store = open_store(f"embedded://{tmp_path / 'store.sqlite'}")
+    run_refresh(settings, store, ds)
+    with TestClient(create_app(settings, store)) as client:
+        assert client.get("/v1/users/u5/recommendations").json()["model_version"] == ranker.model_version
+        _corrupt_model(settings, "99990101T000000000")
+        promote(settings.artifacts_dir, "99990101T000000000", reason="test: corrupt")
+        reload = client.post("/v1/admin/reload", headers={"Authorization": f"Bearer {settings.admin_token}"}).json()
+        assert "failed to load" in reload["model_error"]
+        r = client.get("/v1/users/u5/recommendations").json()
+        assert r["model_version"] == ranker.model_version and r["fallback"] is None
+        ready = client.get("/readyz").json()
+        assert ready["status"] == "degraded" and any("failed to load" in x for x in ready["reasons"])
+
+
+def test_missing_model_serves_als_order_with_reason(
+        tmp_path: Path, trained_artifacts: tuple[Settings, Dataset, TrainResult]) -> None:
+    base, ds, _ = trained_artifacts
+    settings = base.model_copy(update={"artifacts_dir": tmp_path / "art"})
+    store = open_store(f"embedded://{tmp_path / 'store.sqlite'}")
+    run_refresh(settings, store, ds)
+    with TestClient(create_app(settings, store)) as client:
+        r = client.get("/v1/users/u5/recommendations?k=5").json()
+        assert r["fallback"] == "no_model" and r["model_version"] is None
+        als = [i["item_id"] for i in client.get("/v1/users/u5/candidates?k=5").json()["items"]]
+        assert [i["item_id"] for i in r["items"]] == als
