@@ -6,6 +6,8 @@ A directory path is enough: the format is detected from the files it holds.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,8 +34,13 @@ class ColumnMap:
     event: str = "event"
     weight: str = "weight"
 
-    def rename(self, df: pl.DataFrame) -> pl.DataFrame:
+    def rename(self, df: pl.DataFrame, path: str = "") -> pl.DataFrame:
         mapping = {src: dst for dst, src in vars(self).items() if src in df.columns and src != dst}
+        clash = [dst for dst in mapping.values() if dst in df.columns and dst not in mapping]
+        if clash:
+            raise DataValidationError(
+                f"column {clash[0]!r} already exists and another column is mapped onto it; "
+                "drop one or map both", path=path or None, column=clash[0])
         return df.rename(mapping)
 
 
@@ -59,29 +66,44 @@ class Dataset:
         return Dataset(interactions, self.items, self.source, self.format, self.report)
 
 
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """Turn parser/IO failures into DataValidationError naming the file (an empty file says so)."""
+    if path.is_file() and path.stat().st_size == 0:
+        raise DataValidationError("file is empty (no header, no rows)", path=str(path), bad_rows=0)
+    try:
+        yield
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
+        raise DataValidationError(f"cannot read table: {exc}", path=str(path)) from exc
+
+
 def _read_table(path: Path) -> pl.DataFrame:
     suffix = path.suffix.lower()
-    try:
+    if suffix not in (".parquet", ".csv", ".tsv", ".txt"):
+        raise DataValidationError(f"unsupported file type {suffix!r} (use .parquet, .csv or .tsv)",
+                                  path=str(path))
+    with _reading(path):
         if suffix == ".parquet":
             return pl.read_parquet(path)
-        if suffix in (".csv", ".tsv", ".txt"):
-            sep = "\t" if suffix == ".tsv" else ","
-            return pl.read_csv(path, separator=sep, infer_schema_length=10_000)
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise DataValidationError(f"cannot read table: {exc}", path=str(path)) from exc
-    raise DataValidationError(f"unsupported file type {suffix!r} (use .parquet, .csv or .tsv)", path=str(path))
+        sep = "\t" if suffix == ".tsv" else ","
+        return pl.read_csv(path, separator=sep, infer_schema_length=10_000)
 
 
 def _read_ml100k(root: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    ratings = pl.read_csv(root / "u.data", separator="\t", has_header=False,
-                          new_columns=["user_id", "item_id", "weight", "timestamp"],
-                          schema_overrides={"user_id": pl.String, "item_id": pl.String})
+    # Read every field as text: validation then counts bad values instead of the parser failing.
+    with _reading(root / "u.data"):
+        ratings = pl.read_csv(root / "u.data", separator="\t", has_header=False,
+                              new_columns=["user_id", "item_id", "weight", "timestamp"], infer_schema=False)
     ratings = ratings.with_columns(pl.lit("rating").alias("event"))
     items = None
     item_path = root / "u.item"
     if item_path.exists():
         raw = item_path.read_bytes().decode("latin-1")
         rows = [line.split("|") for line in raw.splitlines() if line.strip()]
+        short = sum(1 for r in rows if len(r) < 2)
+        if short:
+            raise DataValidationError("expected '|'-separated fields: item id, title, ..., 19 genre flags",
+                                      path=str(item_path), bad_rows=short)
         ids, titles, cats = [], [], []
         for r in rows:
             flags = r[5:5 + len(ML100K_GENRES)]
@@ -96,15 +118,21 @@ def _read_ml100k(root: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
 
 def _read_double_colon(path: Path, names: list[str]) -> pl.DataFrame:
     # ml-1m uses "::" which polars' single-byte separator cannot split; latin-1 titles.
-    text = path.read_bytes().decode("latin-1")
+    with _reading(path):
+        text = path.read_bytes().decode("latin-1")
     rows = [line.split("::") for line in text.splitlines() if line.strip()]
-    return pl.DataFrame({n: [r[i] for r in rows] for i, n in enumerate(names)})
+    bad = sum(1 for r in rows if len(r) != len(names))
+    if bad:
+        raise DataValidationError(f"expected {len(names)} '::'-separated fields ({', '.join(names)})",
+                                  path=str(path), bad_rows=bad)
+    return pl.DataFrame({n: [r[i] for r in rows] for i, n in enumerate(names)},
+                        schema={n: pl.String for n in names})
 
 
 def _read_ml1m(root: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    # Fields stay text: validation converts them and counts the rows that do not convert.
     ratings = _read_double_colon(root / "ratings.dat", ["user_id", "item_id", "weight", "timestamp"])
-    ratings = ratings.with_columns(pl.col("weight").cast(pl.Float32), pl.col("timestamp").cast(pl.Int64),
-                                   pl.lit("rating").alias("event"))
+    ratings = ratings.with_columns(pl.lit("rating").alias("event"))
     items = None
     if (root / "movies.dat").exists():
         items = _read_double_colon(root / "movies.dat", ["item_id", "title", "genres"])
@@ -112,14 +140,22 @@ def _read_ml1m(root: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
 
 
 def _read_ml_latest(root: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    ratings = pl.read_csv(root / "ratings.csv", schema_overrides={"userId": pl.String, "movieId": pl.String})
+    with _reading(root / "ratings.csv"):
+        ratings = pl.read_csv(root / "ratings.csv",
+                              schema_overrides={"userId": pl.String, "movieId": pl.String})
+    missing = [c for c in ("userId", "movieId", "rating", "timestamp") if c not in ratings.columns]
+    if missing:
+        raise DataValidationError(f"ml-latest ratings.csv lacks column(s) {missing}; found {ratings.columns}",
+                                  path=str(root / "ratings.csv"), column=missing[0], bad_rows=ratings.height)
     ratings = ratings.rename({"userId": "user_id", "movieId": "item_id", "rating": "weight"}).with_columns(
         pl.lit("rating").alias("event"))
     items = None
     if (root / "movies.csv").exists():
-        items = pl.read_csv(root / "movies.csv", schema_overrides={"movieId": pl.String}).rename(
-            {"movieId": "item_id"}).with_columns(
-            pl.col("genres").str.replace_all(r"\(no genres listed\)", ""))
+        with _reading(root / "movies.csv"):
+            items = pl.read_csv(root / "movies.csv", schema_overrides={"movieId": pl.String}).rename(
+                {"movieId": "item_id"}, strict=False)
+        if "genres" in items.columns:
+            items = items.with_columns(pl.col("genres").str.replace_all(r"\(no genres listed\)", ""))
     return ratings, items
 
 
@@ -151,13 +187,13 @@ def load_dataset(path: str | Path, columns: ColumnMap | None = None, *, now: flo
     items_path = str(p)
     if fmt == "ml-100k":
         raw, items = _read_ml100k(p)
-        src = p / "u.data"
+        src, items_path = p / "u.data", str(p / "u.item")
     elif fmt == "ml-1m":
         raw, items = _read_ml1m(p)
-        src = p / "ratings.dat"
+        src, items_path = p / "ratings.dat", str(p / "movies.dat")
     elif fmt == "ml-latest":
         raw, items = _read_ml_latest(p)
-        src = p / "ratings.csv"
+        src, items_path = p / "ratings.csv", str(p / "movies.csv")
     elif fmt == "directory":
         src = p / "interactions.parquet" if (p / "interactions.parquet").exists() else p / "interactions.csv"
         raw = _read_table(src)
@@ -170,7 +206,7 @@ def load_dataset(path: str | Path, columns: ColumnMap | None = None, *, now: flo
         src = p
         raw = _read_table(p)
     if columns is not None:
-        raw = columns.rename(raw)
+        raw = columns.rename(raw, str(src))
     interactions, report = validate_interactions(raw, str(src), now=now)
     if items is not None:
         items = validate_items(items, items_path)

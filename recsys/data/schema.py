@@ -51,6 +51,11 @@ def _timestamp_to_seconds(col: pl.Series, path: str) -> pl.Series:
     if dtype.is_integer():
         return col.cast(pl.Int64)
     if dtype.is_float():
+        finite = col.is_finite().fill_null(True)
+        bad = int((~finite).sum())
+        if bad:
+            raise DataValidationError("timestamp is NaN or infinite", path=path, column="timestamp",
+                                      bad_rows=bad)
         bad = int((col.is_not_null() & (col != col.floor())).sum())
         if bad:
             raise DataValidationError("timestamp has fractional seconds", path=path, column="timestamp",
@@ -84,7 +89,8 @@ def validate_interactions(df: pl.DataFrame, path: str, *, now: float | None = No
     if missing:
         raise DataValidationError(
             f"missing required column(s) {missing}; found {df.columns} "
-            "(map your names with --user-col/--item-col/--time-col)", path=path, column=missing[0])
+            "(map your names with --user-col/--item-col/--time-col)", path=path, column=missing[0],
+            bad_rows=df.height)
     if df.height == 0:
         raise DataValidationError("no interactions in the file", path=path, bad_rows=0)
 
@@ -101,7 +107,8 @@ def validate_interactions(df: pl.DataFrame, path: str, *, now: float | None = No
 
     ts_nulls = int(df["timestamp"].null_count())
     if ts_nulls:
-        raise DataValidationError("timestamp has null values", path=path, column="timestamp", bad_rows=ts_nulls)
+        raise DataValidationError("timestamp has null values", path=path, column="timestamp",
+                                  bad_rows=ts_nulls)
     ts = _timestamp_to_seconds(df["timestamp"], path)
     upper = int((now if now is not None else time.time()) + FUTURE_SLACK_SECONDS)
     bad_ts = int(((ts < MIN_TIMESTAMP) | (ts > upper)).sum())
@@ -150,7 +157,8 @@ def validate_interactions(df: pl.DataFrame, path: str, *, now: float | None = No
 def validate_items(df: pl.DataFrame, path: str) -> pl.DataFrame:
     """Coerce an item table to ITEM_SCHEMA (`category` or `categories`, optional title)."""
     if "item_id" not in df.columns:
-        raise DataValidationError(f"item table lacks item_id; found {df.columns}", path=path, column="item_id")
+        raise DataValidationError(f"item table lacks item_id; found {df.columns}", path=path,
+                                  column="item_id")
     nulls = int(df["item_id"].null_count())
     if nulls:
         raise DataValidationError("item_id has null values", path=path, column="item_id", bad_rows=nulls)

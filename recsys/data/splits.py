@@ -43,7 +43,8 @@ def session_holdout(interactions: pl.DataFrame, *, n_holdout: int = 10, n_sessio
     """
     if not 0 < n_session < n_holdout < min_interactions:
         raise DataValidationError(
-            f"need 0 < n_session ({n_session}) < n_holdout ({n_holdout}) < min_interactions ({min_interactions})")
+            f"need 0 < n_session ({n_session}) < n_holdout ({n_holdout}) "
+            f"< min_interactions ({min_interactions})")
     df = _ordered(interactions)
     held_mask = (pl.col("_n") >= min_interactions) & (pl.col("_pos") >= pl.col("_n") - n_holdout)
     train = df.filter(~held_mask)
@@ -56,10 +57,12 @@ def session_holdout(interactions: pl.DataFrame, *, n_holdout: int = 10, n_sessio
     candidates = held.filter(pl.col("_h") >= n_session)
     # Targets exclude items the user has already seen in training or in the session.
     seen = pl.concat([train.select("user_id", "item_id"), sessions.select("user_id", "item_id")])
+    # An item held out twice is one target, at its first position (sort first: joins and `unique`
+    # do not keep row order, so "first" must be made explicit).
     targets_df = (candidates.select("user_id", "item_id", "_h")
                   .join(seen.unique(), on=["user_id", "item_id"], how="anti")
-                  .unique(subset=["user_id", "item_id"], keep="first")
                   .sort(["user_id", "_h"])
+                  .unique(subset=["user_id", "item_id"], keep="first", maintain_order=True)
                   .group_by("user_id", maintain_order=True).agg(pl.col("item_id")))
     targets = {u: list(items) for u, items in zip(targets_df["user_id"].to_list(),
                                                    targets_df["item_id"].to_list(), strict=True) if items}
@@ -89,8 +92,8 @@ def global_time(interactions: pl.DataFrame, *, quantile: float = 0.9, n_session:
     rest = after.filter(pl.col("_h") >= n_session)
     # Interactions after the cutoff of users that are not evaluated are dropped: they are the future.
     seen = pl.concat([before.select("user_id", "item_id"), sessions.select("user_id", "item_id")]).unique()
-    targets_df = (rest.join(seen, on=["user_id", "item_id"], how="anti")
-                  .unique(subset=["user_id", "item_id"], keep="first").sort(["user_id", "_h"])
+    targets_df = (rest.join(seen, on=["user_id", "item_id"], how="anti").sort(["user_id", "_h"])
+                  .unique(subset=["user_id", "item_id"], keep="first", maintain_order=True)
                   .group_by("user_id", maintain_order=True).agg(pl.col("item_id")))
     targets = {u: list(i) for u, i in zip(targets_df["user_id"].to_list(), targets_df["item_id"].to_list(),
                                           strict=True) if i}
