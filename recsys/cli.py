@@ -117,8 +117,8 @@ def train_ranker_cmd(
 
 @app.command()
 def serve(
-    host: Annotated[Optional[str], typer.Option(help="Bind address (env RECSYS_HOST)")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port (env RECSYS_PORT)")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (env RECSYS_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (env RECSYS_PORT)")] = None,
     store: StoreOpt = None,
     artifacts: ArtifactsOpt = None,
 ) -> None:
