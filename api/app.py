@@ -14,7 +14,7 @@ from api.routes import events, ops, recommendations
 from recsys import __version__
 from recsys.config import Settings, get_settings
 from recsys.service import RecommendationService
-from recsys.store import CandidateStore, open_store
+from recsys.store import CandidateStore, store_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None, store: CandidateStore | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        st = store or open_store(settings.store_url, grace_seconds=settings.version_grace_seconds)
+        st = store or store_from_settings(settings)
         service = RecommendationService(settings, st)
         service.reload()  # a store that is down at start-up still lets the app start (degraded)
         if background_reload:

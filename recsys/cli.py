@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -29,7 +30,8 @@ ArtifactsOpt = Annotated[Path | None, typer.Option("--artifacts", help="Artifact
 
 def _settings(store: str | None = None, artifacts: Path | None = None, **extra: object) -> Settings:
     s = get_settings(store_url=store, artifacts_dir=artifacts, **extra)
-    configure_logging(s.log_level)
+    # Batch commands show progress bars; their INFO logs only clutter the terminal unless asked for.
+    configure_logging(s.log_level if "RECSYS_LOG_LEVEL" in os.environ else "WARNING")
     return s
 
 
@@ -71,7 +73,7 @@ def refresh(
     from recsys.data.loaders import ColumnMap
     from recsys.progress import rich_progress
     from recsys.refresh import run_refresh
-    from recsys.store import open_store
+    from recsys.store import store_from_settings
 
     s = _settings(store, artifacts)
     if factors is not None:
@@ -79,7 +81,7 @@ def refresh(
     if index is not None:
         s.candidates.index = index
     try:
-        st = open_store(s.store_url, grace_seconds=s.version_grace_seconds, batch_size=s.publish_batch_size)
+        st = store_from_settings(s)
         with rich_progress() as progress:
             result = run_refresh(s, st, data, columns=ColumnMap(user_col, item_col, time_col), progress=progress)
     except RecsysError as exc:
@@ -133,13 +135,59 @@ def serve(
 
 
 @app.command()
+def demo(
+    data: Annotated[Path | None, typer.Option("--data", help="Use this data set instead of synthetic data")] = None,
+    users: Annotated[int, typer.Option(help="Synthetic users")] = 5000,
+    items: Annotated[int, typer.Option(help="Synthetic items")] = 1000,
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the API afterwards")] = True,
+    host: Annotated[str | None, typer.Option(help="Bind address (env RECSYS_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (env RECSYS_PORT)")] = None,
+    store: StoreOpt = None,
+    artifacts: ArtifactsOpt = None,
+) -> None:
+    """Generate data, refresh candidates, train the ranker, show a top-10, then serve the API."""
+    from recsys.demo import run_demo
+    from recsys.progress import rich_progress
+    from recsys.store import store_from_settings
+
+    s = _settings(store, artifacts, host=host, port=port)
+    try:
+        st = store_from_settings(s)
+        with rich_progress() as progress:
+            result = run_demo(s, st, data=data, users=users, items=items, progress=progress)
+    except RecsysError as exc:
+        _fail(exc)
+        return
+    _print_refresh(result.refresh)
+    console.print(f"ranker {result.ranker.model_version}: valid nDCG@10={result.ranker.valid_ndcg:.4f} "
+                  f"promoted={result.ranker.promoted}")
+    table = Table(title=f"top-10 for user {result.sample.user_id} (data: {result.data_path})")
+    for col in ("rank", "item_id", "score"):
+        table.add_column(col)
+    for item in result.sample.items:
+        table.add_row(str(item.rank), item.item_id, f"{item.score:.4f}")
+    console.print(table)
+    base = f"http://{s.host}:{s.port}"
+    console.print(f"store: {s.store_url}\nartifacts: {s.artifacts_dir}")
+    if not serve_api:
+        return
+    console.print(f"API:     {base}/v1/users/{result.sample.user_id}/recommendations?k=10\n"
+                  f"docs:    {base}/docs\nmetrics: {base}/metrics\nready:   {base}/readyz\n(Ctrl-C stops)")
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(s, st), host=s.host, port=s.port, log_level="warning", access_log=False)
+
+
+@app.command()
 def version(store: StoreOpt = None) -> None:
     """Show the published candidate version and the versions the store knows."""
-    from recsys.store import open_store
+    from recsys.store import store_from_settings
 
     s = _settings(store)
     try:
-        st = open_store(s.store_url)
+        st = store_from_settings(s)
         console.print_json(json.dumps({"current": st.current_version(), "versions": st.versions()}))
     except RecsysError as exc:
         _fail(exc)

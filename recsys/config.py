@@ -41,6 +41,8 @@ class Settings(BaseSettings):
         "embedded://data/artifacts/store.sqlite",
         description="redis://host:port/db for Redis, embedded://PATH for the single-file embedded store",
     )
+    store_namespace: str = Field("recsys", pattern=r"^[A-Za-z0-9_.-]+$",
+                                 description="Key prefix, so several deployments can share one Redis")
     artifacts_dir: Path = DEFAULT_ARTIFACTS_DIR
     admin_token: str = Field("", description="Bearer token for /v1/admin/*; empty disables admin endpoints")
     version_grace_seconds: int = Field(3600, ge=0, description="How long superseded versions stay readable")

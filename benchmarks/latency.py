@@ -1,0 +1,165 @@
+"""Latency benchmark: uvicorn in one process, the load generator in another, loopback only.
+
+Measures client-side p50/p99 of GET /v1/users/{id}/recommendations?k=10 (100 candidates, a
+3-event live session per user) and of GET /v1/users/{id}/candidates at the same fixed rate, in
+alternating blocks of one run so that both see the same machine conditions.
+
+    python benchmarks/latency.py --data ../shared/data/ml-100k --rate 200 --seconds 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loadgen import run_phase  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def prepare(data: str, env: dict[str, str]) -> None:
+    """refresh + train-ranker with the real CLI, into a private artifacts dir and store namespace."""
+    subprocess.run([sys.executable, "-m", "recsys.cli", "refresh", "--data", data], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "recsys.cli", "train-ranker", "--data", data, "--force"], env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-m", "recsys.cli", "serve", "--host", "127.0.0.1", "--port",
+                             str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                if json.loads(r.read())["status"] == "ready":
+                    return proc
+        except OSError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not become ready")
+
+
+def post_sessions(port: int, users: list[str], items: list[str], seed: int) -> None:
+    rng = random.Random(seed)
+    now = time.time()
+    for u in users:
+        body = [{"user_id": u, "item_id": rng.choice(items), "event": "click", "timestamp": now - 30 + j}
+                for j in range(3)]
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/events", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=5).read()
+
+
+def _client(port: int, users: list[str], rate: float, seconds: float, blocks: int, out: mp.Queue) -> None:
+    async def main() -> dict[str, dict]:
+        results: dict[str, list] = {"recommendations": [], "candidates": []}
+        warm = [f"/v1/users/{u}/recommendations?k=10" for u in users[:50]]
+        await run_phase("127.0.0.1", port, "warmup", warm, rate, 2.0)
+        for _ in range(blocks):
+            for name, tmpl in (("recommendations", "/v1/users/{}/recommendations?k=10"),
+                               ("candidates", "/v1/users/{}/candidates?k=100")):
+                phase = await run_phase("127.0.0.1", port, name, [tmpl.format(u) for u in users], rate,
+                                        seconds / blocks)
+                results[name].append(phase)
+        summary = {}
+        for name, phases in results.items():
+            lat = [x for p in phases for x in p.latencies_ms]
+            statuses: dict[int, int] = {}
+            for p in phases:
+                for k, v in p.statuses.items():
+                    statuses[k] = statuses.get(k, 0) + v
+            summary[name] = {"requests": len(lat) + sum(p.errors for p in phases),
+                             "errors": sum(p.errors for p in phases), "statuses": statuses,
+                             "p50_ms": float(np.percentile(lat, 50)), "p90_ms": float(np.percentile(lat, 90)),
+                             "p99_ms": float(np.percentile(lat, 99)), "max_ms": float(np.max(lat))}
+        return summary
+
+    out.put(asyncio.run(main()))
+
+
+def measure(port: int, users: list[str], rate: float, seconds: float, blocks: int = 4) -> dict[str, dict]:
+    """Run the load generator in a separate process (spawned) against the running server."""
+    ctx = mp.get_context("spawn")
+    q: mp.Queue = ctx.Queue()
+    p = ctx.Process(target=_client, args=(port, users, rate, seconds, blocks, q))
+    p.start()
+    result = q.get(timeout=seconds * 3 + 120)
+    p.join(30)
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "ml-100k"))
+    ap.add_argument("--rate", type=float, default=200.0)
+    ap.add_argument("--seconds", type=float, default=20.0, help="per endpoint, split in alternating blocks")
+    ap.add_argument("--store", default="redis://127.0.0.1:6379/13")
+    ap.add_argument("--users", type=int, default=500)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "latency.json"))
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="recsys-latency-"))
+    ns = f"bench{os.getpid()}"
+    env = {**os.environ, "RECSYS_ARTIFACTS_DIR": str(work / "artifacts"), "RECSYS_STORE_URL": args.store,
+           "RECSYS_LOG_LEVEL": "WARNING", "RECSYS_RELOAD_INTERVAL_SECONDS": "5", "RECSYS_STORE_NAMESPACE": ns}
+    prepare(args.data, env)
+    from recsys.data.loaders import load_dataset
+
+    ds = load_dataset(args.data)
+    rng = np.random.default_rng(args.seed)
+    all_users = sorted(ds.interactions["user_id"].unique().to_list())
+    users = [str(u) for u in rng.choice(all_users, size=min(args.users, len(all_users)), replace=False)]
+    items = sorted(ds.interactions["item_id"].unique().to_list())
+    port = free_port()
+    server = start_server(env, port)
+    try:
+        post_sessions(port, users, items, args.seed)
+        result = measure(port, users, args.rate, args.seconds)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(20)
+        shutil.rmtree(work, ignore_errors=True)
+        from recsys.store import open_backend
+
+        open_backend(args.store).expire_prefix(f"{ns}:", 0)
+    rec, cand = result["recommendations"], result["candidates"]
+    result["ratio_p50"] = rec["p50_ms"] / cand["p50_ms"]
+    result["config"] = {"rate": args.rate, "seconds": args.seconds, "store": args.store, "data": args.data,
+                        "users": len(users)}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=2))
+    print("| endpoint | requests | errors | p50 ms | p90 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|")
+    for name in ("recommendations", "candidates"):
+        r = result[name]
+        print(f"| {name} | {r['requests']} | {r['errors']} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
+              f"{r['p99_ms']:.2f} | {r['max_ms']:.2f} |")
+    print(f"recommendations p50 / candidates p50 = {result['ratio_p50']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

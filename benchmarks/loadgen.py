@@ -1,0 +1,96 @@
+"""A bounded open-loop HTTP load generator (loopback only) with a minimal keep-alive HTTP/1.1 client.
+
+Requests are scheduled at fixed intervals; latency is measured from the *scheduled* send time, so
+a slow server cannot hide its queueing (no coordinated omission). Runs in its own process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+ALLOWED_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    latencies_ms: list[float]
+    statuses: dict[int, int]
+    errors: int
+    seconds: float
+
+    def summary(self) -> dict[str, float]:
+        lat = np.asarray(self.latencies_ms) if self.latencies_ms else np.zeros(1)
+        return {"requests": len(self.latencies_ms) + self.errors, "p50_ms": float(np.percentile(lat, 50)),
+                "p90_ms": float(np.percentile(lat, 90)), "p99_ms": float(np.percentile(lat, 99)),
+                "max_ms": float(lat.max()), "errors": self.errors,
+                "rate": (len(self.latencies_ms) + self.errors) / max(self.seconds, 1e-9)}
+
+
+class Connection:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str) -> None:
+        self.reader, self.writer, self.host = reader, writer, host
+
+    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Length: {len(body)}\r\n"
+        if body:
+            head += "Content-Type: application/json\r\n"
+        self.writer.write(head.encode() + b"\r\n" + body)
+        await self.writer.drain()
+        status_line = await self.reader.readline()
+        status = int(status_line.split()[1])
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        payload = await self.reader.readexactly(length) if length else b""
+        return status, payload
+
+
+async def run_phase(host: str, port: int, name: str, paths: list[str], rate: float, seconds: float,
+                    max_connections: int = 32) -> PhaseResult:
+    if host not in ALLOWED_HOSTS:
+        raise ValueError("load tests target loopback only")
+    pool: asyncio.Queue[Connection] = asyncio.Queue()
+    opened = 0
+    lat: list[float] = []
+    statuses: dict[int, int] = {}
+    errors = 0
+    n = int(rate * seconds)
+    start = time.perf_counter() + 0.05
+
+    async def get_conn() -> Connection:
+        nonlocal opened
+        if pool.empty() and opened < max_connections:
+            opened += 1
+            r, w = await asyncio.open_connection(host, port)
+            return Connection(r, w, host)
+        return await pool.get()
+
+    async def one(i: int) -> None:
+        nonlocal errors
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        conn = await get_conn()
+        try:
+            status, _ = await conn.request("GET", paths[i % len(paths)])
+            lat.append((time.perf_counter() - scheduled) * 1e3)
+            statuses[status] = statuses.get(status, 0) + 1
+            pool.put_nowait(conn)
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+            errors += 1
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+    while not pool.empty():
+        pool.get_nowait().writer.close()
+    return PhaseResult(name, lat, statuses, errors, time.perf_counter() - start)
