@@ -55,52 +55,6 @@ def _print_refresh(result: object) -> None:
         console.print(f"[yellow]note:[/] {note}")
 
 
-@app.command()
-def refresh(
-    data: Annotated[Path, typer.Option("--data", help="Interactions: a Parquet/CSV file or a directory "
-                                       "(MovieLens ml-100k/ml-1m/ml-latest, or interactions.parquet)")],
-    store: StoreOpt = None,
-    artifacts: ArtifactsOpt = None,
-    user_col: Annotated[str, typer.Option(help="Column holding the user id")] = "user_id",
-    item_col: Annotated[str, typer.Option(help="Column holding the item id")] = "item_id",
-    time_col: Annotated[str, typer.Option(help="Column holding the timestamp")] = "timestamp",
-    factors: Annotated[Optional[int], typer.Option(help="ALS factors (env RECSYS_ALS__FACTORS)")] = None,
-    index: Annotated[Optional[str], typer.Option(help="FAISS index: flat | ivf | hnsw")] = None,
-) -> None:
-    """Train ALS, build the FAISS index, publish 100 candidates per user (atomic version swap)."""
-    from recsys.data.loaders import ColumnMap
-    from recsys.progress import rich_progress
-    from recsys.refresh import run_refresh
-    from recsys.store import open_store
-
-    s = _settings(store, artifacts)
-    if factors is not None:
-        s.als.factors = factors
-    if index is not None:
-        s.candidates.index = index
-    try:
-        st = open_store(s.store_url, grace_seconds=s.version_grace_seconds, batch_size=s.publish_batch_size)
-        with rich_progress() as progress:
-            result = run_refresh(s, st, data, columns=ColumnMap(user_col, item_col, time_col), progress=progress)
-    except RecsysError as exc:
-        _fail(exc)
-        return
-    _print_refresh(result)
-
-
-@app.command()
-def version(store: StoreOpt = None) -> None:
-    """Show the published candidate version and the versions the store knows."""
-    from recsys.store import open_store
-
-    s = _settings(store)
-    try:
-        st = open_store(s.store_url)
-        console.print_json(json.dumps({"current": st.current_version(), "versions": st.versions()}))
-    except RecsysError as exc:
-        _fail(exc)
-
-
 def _print_evaluation(result: object) -> None:
     from recsys.evaluation.metrics import METRIC_KEYS
     from recsys.evaluation.protocol import EvaluationResult
@@ -210,6 +164,52 @@ def evaluate(
         console.print(f"json: {json_path}")
     if out is not None:
         console.print(f"report: {write_report(result, out)}")
+
+
+@app.command()
+def refresh(
+    data: Annotated[Path, typer.Option("--data", help="Interactions: a Parquet/CSV file or a directory "
+                                       "(MovieLens ml-100k/ml-1m/ml-latest, or interactions.parquet)")],
+    store: StoreOpt = None,
+    artifacts: ArtifactsOpt = None,
+    user_col: Annotated[str, typer.Option(help="Column holding the user id")] = "user_id",
+    item_col: Annotated[str, typer.Option(help="Column holding the item id")] = "item_id",
+    time_col: Annotated[str, typer.Option(help="Column holding the timestamp")] = "timestamp",
+    factors: Annotated[Optional[int], typer.Option(help="ALS factors (env RECSYS_ALS__FACTORS)")] = None,
+    index: Annotated[Optional[str], typer.Option(help="FAISS index: flat | ivf | hnsw")] = None,
+) -> None:
+    """Train ALS, build the FAISS index, publish 100 candidates per user (atomic version swap)."""
+    from recsys.data.loaders import ColumnMap
+    from recsys.progress import rich_progress
+    from recsys.refresh import run_refresh
+    from recsys.store import open_store
+
+    s = _settings(store, artifacts)
+    if factors is not None:
+        s.als.factors = factors
+    if index is not None:
+        s.candidates.index = index
+    try:
+        st = open_store(s.store_url, grace_seconds=s.version_grace_seconds, batch_size=s.publish_batch_size)
+        with rich_progress() as progress:
+            result = run_refresh(s, st, data, columns=ColumnMap(user_col, item_col, time_col), progress=progress)
+    except RecsysError as exc:
+        _fail(exc)
+        return
+    _print_refresh(result)
+
+
+@app.command()
+def version(store: StoreOpt = None) -> None:
+    """Show the published candidate version and the versions the store knows."""
+    from recsys.store import open_store
+
+    s = _settings(store)
+    try:
+        st = open_store(s.store_url)
+        console.print_json(json.dumps({"current": st.current_version(), "versions": st.versions()}))
+    except RecsysError as exc:
+        _fail(exc)
 
 
 def main() -> None:  # pragma: no cover - console entry point
