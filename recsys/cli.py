@@ -57,6 +57,117 @@ def _print_refresh(result: object) -> None:
         console.print(f"[yellow]note:[/] {note}")
 
 
+def _print_evaluation(result: object) -> None:
+    from recsys.evaluation.metrics import METRIC_KEYS
+    from recsys.evaluation.protocol import EvaluationResult
+
+    assert isinstance(result, EvaluationResult)
+    d = result.dataset
+    shape = (f"users={d.users} items={d.items} interactions={d.interactions} "
+             f"train={d.train_interactions} eval_users={d.eval_users}")
+    if d.cold_users is not None:
+        shape += f" cold_users={d.cold_users} cutoff={d.cutoff}"
+    columns = [k.replace("precision", "prec").replace("coverage", "cov") for k in METRIC_KEYS]
+    columns += ["nDCG@10 95% CI", "users"]
+    rows: list[tuple[str, list[str]]] = []
+    unavailable = []
+    for name, m in result.models.items():
+        if not m.available:
+            rows.append((f"[dim]{name}", ["[dim]–"] * len(METRIC_KEYS) + ["[dim]not available", ""]))
+            unavailable.append(f"{name}: not available — {m.reason}")
+            continue
+        cells = [f"{m.metrics[k]:.4f}" if k in m.metrics else "–" for k in METRIC_KEYS]
+        ci = f"[{m.ndcg_ci.low:.4f}, {m.ndcg_ci.high:.4f}]" if m.ndcg_ci else "–"
+        rows.append((name, [*cells, ci, str(m.users)]))
+    # One table needs ~120 columns; a narrower terminal gets the columns in two tables.
+    parts = [range(len(columns))] if console.width >= 120 else [range(0, 5), range(5, len(columns))]
+    for i, part in enumerate(parts):
+        table = Table(title=f"{result.protocol} on {d.source}" if i == 0 else None,
+                      caption=shape if i == len(parts) - 1 else None)
+        table.add_column("model", no_wrap=True)
+        for c in part:
+            table.add_column(columns[c], justify="right", no_wrap=True)
+        for name, cells in rows:
+            table.add_row(name, *[cells[c] for c in part])
+        console.print(table)
+    for line in unavailable:
+        console.print(f"[dim]{line}")
+    p = result.paired
+    if p.get("available"):
+        console.print(f"paired nDCG@10 reranked − {p['best_baseline']}: {p['difference']:+.4f} "
+                      f"(95% CI [{p['ci95'][0]:+.4f}, {p['ci95'][1]:+.4f}])")
+    else:
+        console.print(f"paired nDCG@10 reranked − {p.get('best_baseline')}: "
+                      f"not available ({p.get('reason')})")
+    for gname, group in result.groups.items():
+        gt = Table(title=f"{gname} users ({group.users})")
+        gt.add_column("model")
+        for key in ("ndcg@10", "recall@10", "hit@10", "recall@100"):
+            gt.add_column(key, justify="right")
+        for name, vals in group.models.items():
+            gt.add_row(name, *[f"{vals[k]:.4f}" if k in vals else "–"
+                               for k in ("ndcg@10", "recall@10", "hit@10", "recall@100")])
+        console.print(gt)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Option("--data", help="Interactions: a Parquet/CSV file or a directory "
+                                       "(MovieLens ml-100k/ml-1m/ml-latest, or interactions.parquet)")],
+    protocol: Annotated[str, typer.Option(help="session-holdout (DESIGN.md §6) | global-time")
+                        ] = "session-holdout",
+    out: Annotated[Path | None, typer.Option("--out", help="Directory for report.html")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for ALS and the bootstrap (env RECSYS_SEED)")] = None,
+    quantile: Annotated[float, typer.Option(help="global-time: cutoff quantile of timestamps")] = 0.9,
+    factors: Annotated[int | None, typer.Option(help="ALS factors (env RECSYS_ALS__FACTORS)")] = None,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the confidence intervals")] = 1000,
+    ease_lambda: Annotated[float, typer.Option(help="EASE L2 regularisation")] = 250.0,
+    user_col: Annotated[str, typer.Option(help="Column holding the user id")] = "user_id",
+    item_col: Annotated[str, typer.Option(help="Column holding the item id")] = "item_id",
+    time_col: Annotated[str, typer.Option(help="Column holding the timestamp")] = "timestamp",
+) -> None:
+    """Offline evaluation: split, train on the training part only, score the baselines and the pipeline."""
+    from recsys.data.loaders import ColumnMap, load_dataset
+    from recsys.errors import ConfigError
+    from recsys.evaluation.pipeline import resolve_pipeline_factory
+    from recsys.evaluation.protocol import EvaluationConfig, run_evaluation
+    from recsys.evaluation.report_html import write_report
+    from recsys.progress import rich_progress
+
+    s = _settings(None, None, **({"seed": seed} if seed is not None else {}))
+    if seed is not None:
+        s.als.random_state = seed
+    if factors is not None:
+        s.als.factors = factors
+    try:
+        if protocol not in ("session-holdout", "global-time"):
+            raise ConfigError(f"unknown protocol {protocol!r}: use session-holdout or global-time")
+        if not 0.0 < quantile < 1.0:
+            raise ConfigError(f"--quantile must be in (0, 1), got {quantile}")
+        if bootstrap < 100 or ease_lambda <= 0:
+            raise ConfigError("--bootstrap must be >= 100 and --ease-lambda > 0")
+        config = EvaluationConfig(protocol=protocol, quantile=quantile, seed=s.seed, n_bootstrap=bootstrap,
+                                  ease_lambda=ease_lambda)
+        dataset = load_dataset(data, ColumnMap(user_col, item_col, time_col))
+        factory, why_not = resolve_pipeline_factory()
+        with rich_progress() as progress:
+            result = run_evaluation(dataset, s, config, build_pipeline=factory,
+                                    pipeline_unavailable=why_not, progress=progress)
+    except RecsysError as exc:
+        _fail(exc)
+        return
+    _print_evaluation(result)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(result.to_json_dict(), indent=2))
+        console.print(f"json: {json_path}")
+    if out is not None:
+        console.print(f"report: {write_report(result, out)}")
+
+
 @app.command()
 def refresh(
     data: Annotated[Path, typer.Option("--data", help="Interactions: a Parquet/CSV file or a directory "

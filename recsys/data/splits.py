@@ -26,8 +26,28 @@ class HoldoutSplit:
         return dict(zip(grouped["user_id"].to_list(), grouped["item_id"].to_list(), strict=True))
 
 
+def _sorted_by_time(interactions: pl.DataFrame) -> pl.DataFrame:
+    """Sort by (user_id, timestamp, item_id), comparing item ids as numbers when they all are numbers.
+
+    Why: DESIGN.md §6 breaks timestamp ties by item_id, and ties are common (MovieLens logs many
+    ratings in the same second), so the tie order decides which items become session and targets.
+    Item ids are strings at our boundaries, but in MovieLens they are integers and an independent
+    implementation reading the file compares them as integers ("9" < "10"). Measured on ml-100k,
+    popularity nDCG@10 is 0.0631 with numeric order (the reference is 0.0634 +- 0.003), 0.0687 with
+    lexicographic order and 0.072 with file order. So: numeric order when every item id parses as
+    an integer, lexicographic otherwise (ids like "a7" have no other natural order); the string
+    itself stays the final key, so "07" and "7" still sort deterministically.
+    """
+    numeric = pl.col("item_id").cast(pl.Int64, strict=False)
+    all_numeric = interactions.height > 0 and interactions.select(numeric.is_not_null().all()).item()
+    if not all_numeric:
+        return interactions.sort(["user_id", "timestamp", "item_id"])
+    return (interactions.with_columns(numeric.alias("_item_num"))
+            .sort(["user_id", "timestamp", "_item_num", "item_id"]).drop("_item_num"))
+
+
 def _ordered(interactions: pl.DataFrame) -> pl.DataFrame:
-    return interactions.sort(["user_id", "timestamp", "item_id"]).with_columns(
+    return _sorted_by_time(interactions).with_columns(
         pl.int_range(pl.len()).over("user_id").alias("_pos"),
         pl.len().over("user_id").alias("_n"),
     )
@@ -40,6 +60,9 @@ def session_holdout(interactions: pl.DataFrame, *, n_holdout: int = 10, n_sessio
     Per user sorted by (timestamp, item_id): users with >= `min_interactions` hold out their last
     `n_holdout`; the first `n_session` of those are the live session, the rest (minus items in the
     user's training history or session) are targets. Everything else is training data.
+    A target repeated within the 7 counts once. A user whose targets all vanish that way is not an
+    evaluation user (a metric over an empty target set is undefined), and their session is dropped
+    with them; on ml-100k, which has no repeated (user, item) pairs, this never happens.
     """
     if not 0 < n_session < n_holdout < min_interactions:
         raise DataValidationError(
@@ -66,6 +89,9 @@ def session_holdout(interactions: pl.DataFrame, *, n_holdout: int = 10, n_sessio
                   .group_by("user_id", maintain_order=True).agg(pl.col("item_id")))
     targets = {u: list(items) for u, items in zip(targets_df["user_id"].to_list(),
                                                    targets_df["item_id"].to_list(), strict=True) if items}
+    if not targets:
+        raise DataValidationError("data set too small for session-holdout: every held-out item was already "
+                                  "seen, no evaluation user has a target")
     sessions = sessions.filter(pl.col("user_id").is_in(list(targets))).select(
         "user_id", "item_id", "event", "timestamp")
     return HoldoutSplit(train=train.drop("_pos", "_n"), sessions=sessions, targets=targets)
@@ -81,13 +107,15 @@ def global_time(interactions: pl.DataFrame, *, quantile: float = 0.9, n_session:
     if not 0.0 < quantile < 1.0:
         raise DataValidationError(f"quantile must be in (0, 1), got {quantile}")
     cutoff = int(interactions["timestamp"].quantile(quantile, interpolation="lower"))
-    df = interactions.sort(["user_id", "timestamp", "item_id"])
+    df = _sorted_by_time(interactions)
     before = df.filter(pl.col("timestamp") <= cutoff)
     after = df.filter(pl.col("timestamp") > cutoff).with_columns(
         pl.int_range(pl.len()).over("user_id").alias("_h"), pl.len().over("user_id").alias("_n"))
     after = after.filter(pl.col("_n") >= min_after)
     if after.height == 0:
-        raise DataValidationError(f"no user has >= {min_after} interactions after the cutoff {cutoff}")
+        raise DataValidationError(
+            f"data set too small for global-time: no user has >= {min_after} interactions after the "
+            f"cutoff {cutoff} (timestamp quantile {quantile}); lower the quantile or add data")
     sessions = after.filter(pl.col("_h") < n_session)
     rest = after.filter(pl.col("_h") >= n_session)
     # Interactions after the cutoff of users that are not evaluated are dropped: they are the future.
@@ -97,6 +125,9 @@ def global_time(interactions: pl.DataFrame, *, quantile: float = 0.9, n_session:
                   .group_by("user_id", maintain_order=True).agg(pl.col("item_id")))
     targets = {u: list(i) for u, i in zip(targets_df["user_id"].to_list(), targets_df["item_id"].to_list(),
                                           strict=True) if i}
+    if not targets:
+        raise DataValidationError("data set too small for global-time: every item after the cutoff was "
+                                  "already seen, no evaluation user has a target")
     known = set(before["user_id"].unique().to_list())
     cold = {u for u in targets if u not in known}
     sessions = sessions.filter(pl.col("user_id").is_in(list(targets))).select(
