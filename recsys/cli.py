@@ -132,7 +132,7 @@ def evaluate(
     """Offline evaluation: split, train on the training part only, score the baselines and the pipeline."""
     from recsys.data.loaders import ColumnMap, load_dataset
     from recsys.errors import ConfigError
-    from recsys.evaluation.pipeline import resolve_pipeline_factory
+    from recsys.evaluation.pipeline import build_service_pipeline
     from recsys.evaluation.protocol import EvaluationConfig, run_evaluation
     from recsys.evaluation.report_html import write_report
     from recsys.progress import rich_progress
@@ -152,10 +152,8 @@ def evaluate(
         config = EvaluationConfig(protocol=protocol, quantile=quantile, seed=s.seed, n_bootstrap=bootstrap,
                                   ease_lambda=ease_lambda)
         dataset = load_dataset(data, ColumnMap(user_col, item_col, time_col))
-        factory, why_not = resolve_pipeline_factory()
         with rich_progress() as progress:
-            result = run_evaluation(dataset, s, config, build_pipeline=factory,
-                                    pipeline_unavailable=why_not, progress=progress)
+            result = run_evaluation(dataset, s, config, build_pipeline=build_service_pipeline, progress=progress)
     except RecsysError as exc:
         _fail(exc)
         return

@@ -1,16 +1,16 @@
-"""The integration point for the full online path ("reranked") in the offline protocol.
+"""The full online path ("reranked") inside the offline protocol, through the service code itself.
 
-The evaluation does not re-implement the online path: it asks a factory for an object that
-answers one request the way the API does (same service code), built from the training split only.
-The service module provides the factory as `recsys.service.build_evaluation_pipeline`; until it
-exists, the report shows "reranked" as not available rather than a stand-in.
+The evaluation does not re-implement the online path: `build_service_pipeline` trains candidates
+and the ranker on the training split only, publishes them into an in-memory store exactly as
+`recsys refresh` / `recsys train-ranker` do, and answers each evaluation request with
+`RecommendationService.recommend` — the method behind the HTTP API.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -21,9 +21,6 @@ from recsys.data.splits import HoldoutSplit
 from recsys.store import SessionEvent
 
 log = logging.getLogger(__name__)
-
-FACTORY_MODULE = "recsys.service"
-FACTORY_NAME = "build_evaluation_pipeline"
 
 
 class PipelineRecommender(Protocol):
@@ -36,29 +33,42 @@ class PipelineRecommender(Protocol):
 PipelineFactory = Callable[[HoldoutSplit, Dataset, Settings], PipelineRecommender]
 
 
-def resolve_pipeline_factory() -> tuple[PipelineFactory | None, str | None]:
-    """The service's factory, or (None, why not).
+class ServicePipeline:
+    """Adapter: the protocol's request → RecommendationService.recommend (the API's code path)."""
 
-    An import failure is reported, not raised: the baselines are still worth a report, and the
-    reason (shown in place of the "reranked" row) says exactly what is missing.
-    """
-    spec = importlib.util.find_spec(FACTORY_MODULE)
-    package_dir = Path(__file__).resolve().parents[1]
-    if spec is None or spec.origin is None or package_dir not in Path(spec.origin).resolve().parents:
-        # An editable install of another checkout can shadow a module this checkout lacks: never
-        # evaluate code from outside the package being evaluated.
-        return None, f"{FACTORY_MODULE} is not available yet (the online service is not integrated)"
-    try:
-        module = importlib.import_module(FACTORY_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name == FACTORY_MODULE:
-            return None, f"{FACTORY_MODULE} is not available yet (the online service is not integrated)"
-        log.warning("event=pipeline_import_failed module=%s error=%r", FACTORY_MODULE, str(exc))
-        return None, f"importing {FACTORY_MODULE} failed: {exc}"
-    except ImportError as exc:
-        log.warning("event=pipeline_import_failed module=%s error=%r", FACTORY_MODULE, str(exc))
-        return None, f"importing {FACTORY_MODULE} failed: {exc}"
-    factory = getattr(module, FACTORY_NAME, None)
-    if factory is None:
-        return None, f"{FACTORY_MODULE} has no {FACTORY_NAME}(split, dataset, settings)"
-    return factory, None
+    def __init__(self, service: object, workdir: Path) -> None:
+        from recsys.service import RecommendationService
+
+        assert isinstance(service, RecommendationService)
+        self.service = service
+        self.workdir = workdir
+
+    def recommend(self, user_id: str, session: list[SessionEvent], exclude: list[str], k: int) -> list[str]:
+        # "now" is the moment right after the session, as in ranker training: the protocol replays
+        # the past, so wall-clock time would make every session look hours old.
+        now = max((e.timestamp for e in session), default=0.0)
+        rec = self.service.recommend(user_id, k, session=session, exclude=exclude, now=now)
+        return [item.item_id for item in rec.items]
+
+    def close(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def build_service_pipeline(split: HoldoutSplit, dataset: Dataset, settings: Settings) -> ServicePipeline:
+    """refresh + train-ranker on `split.train` into a private artifacts dir and in-memory store."""
+    from recsys.ranking.train import train_ranker
+    from recsys.refresh import run_refresh
+    from recsys.service import RecommendationService
+    from recsys.store import open_store
+
+    workdir = Path(tempfile.mkdtemp(prefix="recsys-eval-"))
+    local = settings.model_copy(update={"artifacts_dir": workdir})
+    store = open_store("embedded://:memory:")
+    train = dataset.with_interactions(split.train)
+    run_refresh(local, store, train)
+    train_ranker(local, train, force_promote=True)
+    service = RecommendationService(local, store)
+    service.reload()
+    log.info("event=evaluation_pipeline_ready candidates_version=%s model_version=%s",
+             service.state.candidates_version, service.state.model.version if service.state.model else None)
+    return ServicePipeline(service, workdir)

@@ -336,6 +336,9 @@ def run_evaluation(dataset: Dataset, settings: Settings, config: EvaluationConfi
                 leaked += len(set(got).intersection(exclude))
                 reranked_lists[user] = got
                 tick(1)
+        close = getattr(pipeline, "close", None)
+        if callable(close):
+            close()
         if leaked:
             notes.append(f"reranked returned {leaked} excluded item(s) (training or session); "
                          "they are scored as misses")

@@ -197,17 +197,3 @@ def test_per_user_arrays_align_with_users(log_frame: pl.DataFrame) -> None:
         m = result.models[name]
         assert m.per_user_ndcg is not None and m.per_user_ndcg.size == m.users
         assert float(np.mean(m.per_user_ndcg)) == pytest.approx(m.metrics["ndcg@10"])
-
-
-def test_pipeline_factory_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
-    from recsys.evaluation import pipeline
-
-    monkeypatch.setattr(pipeline, "FACTORY_MODULE", "recsys.no_such_module")
-    assert pipeline.resolve_pipeline_factory() == (None, "recsys.no_such_module is not available yet "
-                                                         "(the online service is not integrated)")
-    monkeypatch.setattr(pipeline, "FACTORY_MODULE", "recsys.errors")
-    factory, why = pipeline.resolve_pipeline_factory()
-    assert factory is None and "has no build_evaluation_pipeline" in str(why)
-    monkeypatch.setattr(pipeline, "FACTORY_NAME", "RecsysError")
-    factory, why = pipeline.resolve_pipeline_factory()
-    assert why is None and factory is not None and factory.__name__ == "RecsysError"
