@@ -97,16 +97,21 @@ def serve(settings: Settings, store: CandidateStore, *, jobs: Mapping[str, JobFn
     or to abandon at its next checkpoint (publishing nothing). A second signal, or the timeout, records
     the running jobs as abandoned, frees their locks and exits at once.
     """
+    # APScheduler's per-run INFO lines repeat the runner's key=value ones; keep its warnings.
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     stop = stop_event or threading.Event()
     force = threading.Event()
     runner = JobRunner(settings, store, jobs, stop_event=stop)
     scheduler = build_scheduler(runner, crons)
 
+    received: list[str] = []
+
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        # Only set flags here: logging from a signal handler can interleave with the interrupted code.
+        received.append(signal.Signals(signum).name)
         if stop.is_set():
             force.set()
         stop.set()
-        log.info("event=scheduler_signal signal=%s", signal.Signals(signum).name)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -116,6 +121,8 @@ def serve(settings: Settings, store: CandidateStore, *, jobs: Mapping[str, JobFn
                      job.next_run_time)
         while not stop.wait(0.5):
             pass
+        log.info("event=scheduler_stopping signal=%s running=%s", received[0] if received else None,
+                 [run.job for run in runner.active])
         scheduler.shutdown(wait=False)
         deadline = time.monotonic() + settings.scheduler.shutdown_timeout_seconds
         while runner.active and not force.is_set() and time.monotonic() < deadline:

@@ -146,6 +146,19 @@ def test_threshold_is_a_strict_share(tmp_path: Path, store: CandidateStore) -> N
     assert trainer.calls == []
 
 
+def test_a_feature_missing_from_serving_counts_as_drifted(tmp_path: Path, store: CandidateStore) -> None:
+    """Served rows without a feature the model needs are training/serving skew, reported as drift."""
+    write_model(tmp_path)
+    rng = np.random.default_rng(17)
+    log_feature_rows(store, MODEL, "u", FEATURES[:4], rng.normal(size=(400, 4)), 1.0, rng)
+    runner = make_runner(tmp_path, store, FakeTrainer(), threshold=0.5)
+    run = runner.run("drift", options={"json_path": tmp_path / "d.json"})
+    assert run is not None and run.details["drifted_features"] == ["category_match"]
+    feature = json.loads((tmp_path / "d.json").read_text())["features"][-1]
+    assert feature["test"] == "missing from the served feature log" and feature["drifted"] is True
+    assert run.details["drift_status"] == "no_drift"  # 1/5 is below the share threshold
+
+
 def test_too_few_recent_rows_gives_no_verdict(tmp_path: Path, store: CandidateStore) -> None:
     write_model(tmp_path)
     log_traffic(store, 150, shift=3.0, seed=14)  # wildly shifted, but below min_rows=200
