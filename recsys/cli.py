@@ -339,6 +339,104 @@ def data_synth(
     console.print(table)
 
 
+@app.command()
+def schedule(store: StoreOpt = None, artifacts: ArtifactsOpt = None) -> None:
+    """Run the job scheduler (refresh, train-ranker, drift on cron) until SIGTERM; = `python -m jobs`."""
+    from jobs.scheduler import serve
+    from recsys.store import store_from_settings
+
+    s = _settings(store, artifacts)
+    try:
+        st = store_from_settings(s)
+        code = serve(s, st)
+    except RecsysError as exc:
+        _fail(exc)
+        return
+    raise typer.Exit(code=code)
+
+
+@app.command("jobs")
+def jobs_history(
+    store: StoreOpt = None,
+    limit: Annotated[int, typer.Option(help="How many runs, newest first")] = 30,
+    job: Annotated[str | None, typer.Option(help="Only this job (refresh, train-ranker, drift)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+) -> None:
+    """Job history of every scheduler on the store: job, start, end, status, error, version produced."""
+    from datetime import datetime, timezone
+
+    from recsys.jobs_history import list_job_runs
+    from recsys.store import store_from_settings
+
+    s = _settings(store)
+    try:
+        runs = list_job_runs(store_from_settings(s), limit=limit, job=job)
+    except RecsysError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        console.print_json(json.dumps(runs, default=str))
+        return
+
+    def when(ts: object) -> str:
+        if ts is None:
+            return ""
+        return datetime.fromtimestamp(float(ts), timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+    colour = {"ok": "green", "failed": "red", "lost": "red", "abandoned": "yellow", "running": "cyan"}
+    table = Table(title=f"job history ({len(runs)} runs, newest first, UTC)")
+    for col in ("job", "trigger", "start", "end", "s", "status", "version", "error / reason / summary",
+                "host"):
+        table.add_column(col, justify="right" if col == "s" else "left", overflow="fold")
+    for r in runs:
+        status = str(r.get("status"))
+        style = colour.get(status, "yellow" if status.startswith("skipped") else "")
+        info = r.get("error") or r.get("reason") or (r.get("details") or {}).get("message") or ""
+        duration = r.get("duration_s")
+        table.add_row(str(r.get("job")), str(r.get("trigger")), when(r.get("start")), when(r.get("end")),
+                      "" if duration is None else f"{duration:.1f}",
+                      f"[{style}]{status}[/]" if style else status,
+                      str(r.get("version") or ""), str(info), str(r.get("host") or ""))
+    console.print(table)
+
+
+@app.command()
+def drift(
+    store: StoreOpt = None,
+    artifacts: ArtifactsOpt = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the JSON summary here")] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Write evidently's HTML report")] = None,
+    retrain: Annotated[bool, typer.Option(help="Run train-ranker when the drifted share exceeds the "
+                                          "threshold (RECSYS_DRIFT__THRESHOLD)")] = True,
+) -> None:
+    """Data drift of served ranker features vs the ranker's training reference (evidently)."""
+    from jobs.runner import JobRunner
+    from recsys.store import store_from_settings
+
+    s = _settings(store, artifacts)
+    try:
+        st = store_from_settings(s)
+        run = JobRunner(s, st).run("drift", options={"json_path": json_out, "html_path": html_out,
+                                                     "retrain": retrain})
+    except RecsysError as exc:
+        _fail(exc)
+        return
+    if run is None or run.status != "ok":
+        err.print(f"[bold red]drift check did not run:[/] {run.status if run else 'shutting down'} "
+                  f"{(run.error or '') if run else ''}")
+        raise typer.Exit(code=1)
+    d = run.details
+    console.print(f"status={d['drift_status']} model={d.get('model_version')} rows={d.get('current_rows')} "
+                  f"drifted_share={d.get('drifted_share')}")
+    console.print(d["message"])
+    for key in ("report_json", "report_html"):
+        if d.get(key):
+            console.print(f"{key.replace('report_', '')}: {d[key]}")
+    if d.get("triggered"):
+        console.print(f"[yellow]triggered train-ranker:[/] {d.get('retrain_status')} "
+                      f"(run {d.get('retrain_run_id')})")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     try:
         app()

@@ -173,7 +173,9 @@ def test_cli_evaluate_writes_json_and_report(tmp_path: Path, log_frame: pl.DataF
     assert res.exit_code == 0, res.output
     body = json.loads(out_json.read_text())
     assert {"popularity", "als", "als+session", "reranked"} <= set(body["models"])
-    assert "ndcg@10" in res.output and "not available" in res.output
+    assert "ndcg@10" in res.output and "reranked" in res.output
+    # The CLI evaluates the real online path: a reranked row with metrics, no excluded item returned.
+    assert body["models"]["reranked"]["ndcg@10"] > body["models"]["popularity"]["ndcg@10"]
     assert (out_dir / "report.html").read_text().count("<svg") >= 10
     bad = CliRunner().invoke(app, ["evaluate", "--data", str(data), "--protocol", "nope"])
     assert bad.exit_code == 2 and "unknown protocol" in bad.output

@@ -1,0 +1,93 @@
+"""Sampled log of the feature vectors the online ranker scored, for the drift check.
+
+Row format (the contract with the serving path), one JSON object per list entry under
+`store.keys.feature_log`, newest last, capped:
+
+    {"ts": float, "model_version": str, "user_id": str, "features": {name: float, ...}}
+
+Non-finite values are written as null (JSON has no NaN) and read back as NaN.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from recsys.store import CandidateStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_ROWS = 100_000
+META_COLUMNS = ("ts", "model_version", "user_id")
+
+
+def _clean(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def log_feature_rows(store: CandidateStore, model_version: str, user_id: str, names: Sequence[str],
+                     matrix: np.ndarray, rate: float, rng: np.random.Generator, *,
+                     max_rows: int = DEFAULT_MAX_ROWS, ts: float | None = None) -> int:
+    """Append each row of `matrix` (n_rows × len(names)) with probability `rate`; returns rows written.
+
+    Sampling per row keeps the log an unbiased sample of served rows at a cost of ~rate × one JSON
+    encode per request; one list append per call keeps it to one store round trip.
+    """
+    if rate <= 0.0 or matrix.shape[0] == 0:
+        return 0
+    if matrix.ndim != 2 or matrix.shape[1] != len(names):
+        raise ValueError(f"feature matrix shape {matrix.shape} does not match {len(names)} feature names")
+    keep = np.flatnonzero(rng.random(matrix.shape[0]) < rate) if rate < 1.0 else np.arange(matrix.shape[0])
+    if keep.size == 0:
+        return 0
+    now = time.time() if ts is None else ts
+    rows = matrix[keep].astype(float).tolist()
+    payload = [
+        json.dumps({"ts": now, "model_version": model_version, "user_id": user_id,
+                    "features": {n: _clean(v) for n, v in zip(names, row, strict=True)}}).encode()
+        for row in rows
+    ]
+    store.backend.list_append(store.keys.feature_log, payload, max_rows, None)
+    return len(payload)
+
+
+def read_feature_log(store: CandidateStore, since_ts: float | None = None,
+                     model_version: str | None = None) -> pd.DataFrame:
+    """The logged rows as a pandas DataFrame: ts, model_version, user_id, then one column per feature.
+
+    pandas because its one consumer, evidently, takes pandas. Rows of models with other feature sets
+    leave NaN in the columns they lack; filter by `model_version` to compare like with like.
+    """
+    meta: dict[str, list] = {c: [] for c in META_COLUMNS}
+    features: list[dict[str, float | None]] = []
+    bad = 0
+    for raw in store.backend.list_range(store.keys.feature_log):
+        try:
+            row = json.loads(raw)
+            ts = float(row["ts"])
+            version = str(row["model_version"])
+            feats = row["features"]
+        except (ValueError, KeyError, TypeError):
+            bad += 1
+            continue
+        if since_ts is not None and ts < since_ts:
+            continue
+        if model_version is not None and version != model_version:
+            continue
+        meta["ts"].append(ts)
+        meta["model_version"].append(version)
+        meta["user_id"].append(str(row.get("user_id", "")))
+        features.append(feats)
+    if bad:
+        log.warning("event=feature_log_bad_rows count=%d", bad)
+    frame = pd.DataFrame(meta)
+    if not features:
+        return frame
+    feats_frame = pd.DataFrame.from_records(features, index=frame.index).astype(float)
+    return pd.concat([frame, feats_frame], axis=1)

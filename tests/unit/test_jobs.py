@@ -1,0 +1,150 @@
+"""The job functions and runner on the embedded store: versions produced, abandon before publish, history."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from jobs import definitions
+from jobs.runner import JobContext, JobOutcome, JobRunner
+from jobs.scheduler import job_crons, parse_cron
+from recsys.config import SchedulerConfig, Settings
+from recsys.errors import ConfigError
+from recsys.jobs_history import list_job_runs
+from recsys.store import CandidateStore, open_store
+
+
+@pytest.fixture
+def store() -> CandidateStore:
+    st = open_store("embedded://:memory:", namespace="jobtest")
+    yield st
+    st.close()
+
+
+@pytest.fixture
+def interactions(tmp_path: Path) -> Path:
+    """60 users × 40 items, two taste clusters, 1200 events: enough for a real (fast) refresh."""
+    rng = np.random.default_rng(5)
+    users = rng.integers(0, 60, 1200)
+    items = (users % 2) * 20 + rng.integers(0, 20, 1200)
+    path = tmp_path / "interactions.parquet"
+    pl.DataFrame({"user_id": [f"u{u}" for u in users], "item_id": [f"i{i}" for i in items],
+                  "timestamp": 1_700_000_000 + np.arange(1200)}).write_parquet(path)
+    return path
+
+
+def refresh_settings(tmp_path: Path, data: Path | None) -> Settings:
+    s = Settings(artifacts_dir=tmp_path / "artifacts", data_path=data)
+    s.als.factors, s.als.iterations = 8, 3
+    s.candidates.n_candidates = 20
+    return s
+
+
+def test_refresh_job_publishes_and_records_its_version(tmp_path: Path, store: CandidateStore,
+                                                       interactions: Path) -> None:
+    run = JobRunner(refresh_settings(tmp_path, interactions), store).run("refresh", trigger="schedule")
+    assert run is not None and run.status == "ok", run
+    assert run.version is not None and run.version == store.current_version()
+    [recorded] = list_job_runs(store)
+    assert recorded["version"] == run.version and recorded["details"]["users"] == 60
+    assert recorded["end"] >= recorded["start"] and recorded["trigger"] == "schedule"
+
+
+def test_refresh_stopped_mid_way_publishes_nothing(tmp_path: Path, store: CandidateStore,
+                                                   interactions: Path) -> None:
+    settings = refresh_settings(tmp_path, interactions)
+    first = JobRunner(settings, store).run("refresh")
+    assert first is not None and first.status == "ok"
+
+    def refresh_then_sigterm(ctx: JobContext) -> JobOutcome:
+        ctx.runner.stop_event.set()  # SIGTERM arrives while the refresh is training
+        return definitions.refresh(ctx)
+
+    run = JobRunner(settings, store, {"refresh": refresh_then_sigterm}).run("refresh")
+    assert run is not None and run.status == "abandoned" and "shutdown requested" in (run.error or "")
+    assert store.current_version() == first.version  # the previous version keeps serving
+    assert [v["version"] for v in store.versions()] == [first.version]
+    bundles = sorted(p.name for p in (settings.artifacts_dir / "bundles").iterdir())
+    assert bundles == [first.version]
+
+
+def test_refresh_without_data_path_fails_clearly(tmp_path: Path, store: CandidateStore) -> None:
+    run = JobRunner(refresh_settings(tmp_path, None), store).run("refresh")
+    assert run is not None and run.status == "failed" and "RECSYS_DATA_PATH" in (run.error or "")
+    assert store.current_version() is None
+
+
+def test_train_ranker_job_passes_checkpoint_and_records_version(tmp_path: Path, store: CandidateStore,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, object] = {}
+
+    def train_ranker_job(settings: Settings, st: CandidateStore, *, before_publish=None) -> dict[str, str]:
+        seen["store"], seen["before_publish"] = st, before_publish
+        before_publish()
+        return {"model_version": "m42"}
+
+    fake = types.ModuleType("recsys.ranking.train")
+    fake.train_ranker_job = train_ranker_job  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "recsys.ranking.train", fake)
+    run = JobRunner(Settings(artifacts_dir=tmp_path), store).run("train-ranker")
+    assert run is not None and run.status == "ok" and run.version == "m42"
+    assert seen["store"] is store and callable(seen["before_publish"])
+
+
+def test_train_ranker_missing_dependency_is_a_failure_not_a_skip(tmp_path: Path, store: CandidateStore,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    class Finder:
+        def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+            if name == "recsys.ranking.train":
+                raise ModuleNotFoundError("No module named 'lightgbm'", name="lightgbm")
+            return None
+
+    monkeypatch.delitem(sys.modules, "recsys.ranking.train", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Finder(), *sys.meta_path])
+    run = JobRunner(Settings(artifacts_dir=tmp_path), store).run("train-ranker")
+    assert run is not None and run.status == "failed" and "lightgbm" in (run.error or "")
+
+
+def test_a_job_already_running_is_skipped_and_recorded(tmp_path: Path, store: CandidateStore) -> None:
+    token = store.acquire_lock("drift", 30)
+    assert token is not None
+    run = JobRunner(Settings(artifacts_dir=tmp_path), store).run("drift")
+    assert run is not None and run.status.startswith("skipped: already running")
+    assert store.release_lock("drift", token)  # the holder's lock was not touched
+
+
+def test_a_tick_runs_once(tmp_path: Path, store: CandidateStore) -> None:
+    calls = []
+    runner = JobRunner(Settings(artifacts_dir=tmp_path), store, {"j": lambda ctx: calls.append(1)})
+    assert runner.run("j", tick="2024-01-01T00:00:00Z") is not None
+    assert runner.run("j", tick="2024-01-01T00:00:00Z") is None
+    assert runner.run("j", tick="2024-01-01T00:00:02Z") is not None
+    assert len(calls) == 2 and len(list_job_runs(store)) == 2
+
+
+def test_history_lists_newest_first_and_is_capped(tmp_path: Path, store: CandidateStore) -> None:
+    settings = Settings(artifacts_dir=tmp_path, scheduler=SchedulerConfig(history_max_runs=3))
+    runner = JobRunner(settings, store, {"a": lambda ctx: JobOutcome(version="va"),
+                                         "b": lambda ctx: JobOutcome(status="skipped: nothing to do")})
+    for name in ("a", "b", "a", "b", "a"):
+        runner.run(name)
+    runs = list_job_runs(store, limit=None)
+    assert [r["job"] for r in runs] == ["a", "b", "a"]
+    assert [r["status"] for r in runs] == ["ok", "skipped: nothing to do", "ok"]
+    assert list_job_runs(store, job="b")[0]["version"] is None
+    assert all(r["duration_s"] is not None and r["duration_s"] >= 0 for r in runs)
+
+
+def test_cron_settings() -> None:
+    assert job_crons(SchedulerConfig()) == {"refresh": "0 */6 * * *", "train-ranker": "30 2 * * *",
+                                            "drift": "15 * * * *"}
+    assert "drift" not in job_crons(SchedulerConfig(drift_cron=""))
+    with pytest.raises(ConfigError):
+        parse_cron("every hour", "UTC")
+    with pytest.raises(ConfigError):
+        parse_cron("61 * * * *", "UTC")
