@@ -26,7 +26,9 @@ def measure(url: str, requests: int = 50) -> str:
     rng = np.random.default_rng(0)
     names = [f"f{i}" for i in range(20)]
     try:
-        log_feature_rows(store, "m", "u", names, rng.normal(size=(100_000, 20)), 1.0, rng)
+        full = rng.normal(size=(100_000, 20))
+        for start in range(0, len(full), 10_000):  # in chunks: one 100k-row RPUSH can outlast the socket timeout
+            log_feature_rows(store, "m", "u", names, full[start:start + 10_000], 1.0, rng)
         request = rng.normal(size=(100, 20))
         t = time.perf_counter()
         for _ in range(requests):

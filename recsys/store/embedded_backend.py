@@ -1,4 +1,11 @@
-"""Embedded backend: one SQLite file, no server. Same semantics as Redis, TTLs checked on read."""
+"""Embedded backend: one SQLite file, no server. Same semantics as Redis, TTLs checked on read.
+
+Plain values live in `kv`. A list (sessions, job history, feature log) is one `list_keys` row (its TTL and
+the sequence numbers of its first and next item) plus one `list_items` row per item, keyed by
+(key, seq). Items are only appended at the tail and trimmed from the head, so the live sequence
+numbers are always contiguous: the length is `next_seq - first_seq`, and append + trim touch only the
+rows appended and the rows trimmed (a 100k-row feature log costs the same per append as an empty one).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,8 @@ import sqlite3
 import struct
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from recsys.errors import StoreUnavailableError
@@ -17,15 +25,27 @@ CREATE TABLE IF NOT EXISTS kv (
     value BLOB NOT NULL,
     expires_at REAL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS list_keys (
+    key TEXT PRIMARY KEY,
+    first_seq INTEGER NOT NULL,
+    next_seq INTEGER NOT NULL,
+    expires_at REAL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS list_items (
+    key TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (key, seq)
+) WITHOUT ROWID;
 """
+# PRAGMA user_version of the file: 0 = created before list tables existed (lists may still be packed
+# blobs in `kv`, migrated on first touch), 2 = every list is in the list tables.
+_LAYOUT_LISTS = 2
 _LEN = struct.Struct("<I")
 
 
-def _pack_list(values: list[bytes]) -> bytes:
-    return b"".join(_LEN.pack(len(v)) + v for v in values)
-
-
 def _unpack_list(blob: bytes) -> list[bytes]:
+    """The pre-`list_items` format: one kv value of length-prefixed items (read for migration only)."""
     out, off = [], 0
     while off < len(blob):
         (n,) = _LEN.unpack_from(blob, off)
@@ -48,7 +68,14 @@ class EmbeddedBackend:
             if path != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA synchronous=NORMAL")
+            fresh = self._db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'kv'").fetchone()[0] == 0
             self._db.executescript(_SCHEMA)
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if fresh and version == 0:
+                self._db.execute(f"PRAGMA user_version = {_LAYOUT_LISTS}")
+                version = _LAYOUT_LISTS
+            # An older file may hold lists as packed kv blobs: look for one whenever a list is missing.
+            self._legacy_lists = version < _LAYOUT_LISTS
         except sqlite3.Error as exc:
             raise StoreUnavailableError(f"cannot open embedded store {path}: {exc}") from exc
         # One connection shared by threads: sqlite serialises anyway, the lock keeps transactions whole.
@@ -93,8 +120,11 @@ class EmbeddedBackend:
                 raise
 
     def delete(self, *keys: str) -> None:
-        with self._lock:
-            self._db.executemany("DELETE FROM kv WHERE key = ?", [(k,) for k in keys])
+        rows = [(k,) for k in keys]
+        with self._lock, self._transaction():
+            self._db.executemany("DELETE FROM kv WHERE key = ?", rows)
+            self._db.executemany("DELETE FROM list_keys WHERE key = ?", rows)
+            self._db.executemany("DELETE FROM list_items WHERE key = ?", rows)
 
     def set_if_absent(self, key: str, value: bytes, ttl_ms: int) -> bool:
         with self._lock:
@@ -124,42 +154,120 @@ class EmbeddedBackend:
             return cur.rowcount > 0
 
     def expire_prefix(self, prefix: str, ttl_ms: int) -> int:
-        # Range scan on the primary key: prefix <= key < prefix + U+FFFF.
-        upper = prefix + "\uffff"
-        with self._lock:
+        # Range scan on the primary keys: prefix <= key < prefix + U+FFFF.
+        bounds = (prefix, prefix + "\uffff")
+        with self._lock, self._transaction():
             if ttl_ms <= 0:
-                cur = self._db.execute("DELETE FROM kv WHERE key >= ? AND key < ?", (prefix, upper))
+                n = self._db.execute("DELETE FROM kv WHERE key >= ? AND key < ?", bounds).rowcount
+                n += self._db.execute("DELETE FROM list_keys WHERE key >= ? AND key < ?", bounds).rowcount
+                self._db.execute("DELETE FROM list_items WHERE key >= ? AND key < ?", bounds)
             else:
-                cur = self._db.execute(
-                    "UPDATE kv SET expires_at = ? WHERE key >= ? AND key < ? AND "
-                    "(expires_at IS NULL OR expires_at > ?)", (self._expiry(ttl_ms), prefix, upper,
-                                                                self._expiry(ttl_ms)))
-            self._db.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", (time.time(),))
-            return cur.rowcount
+                expiry = self._expiry(ttl_ms)
+                n = 0
+                for table in ("kv", "list_keys"):
+                    n += self._db.execute(
+                        f"UPDATE {table} SET expires_at = ? WHERE key >= ? AND key < ? AND "
+                        "(expires_at IS NULL OR expires_at > ?)", (expiry, *bounds, expiry)).rowcount
+            self._sweep_expired()
+            return n
+
+    def _sweep_expired(self) -> None:
+        """Delete what has expired (reads already ignore it; this reclaims the space)."""
+        now = time.time()
+        self._db.execute("DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+        self._db.execute("DELETE FROM list_items WHERE key IN (SELECT key FROM list_keys WHERE "
+                         "expires_at IS NOT NULL AND expires_at <= ?)", (now,))
+        self._db.execute("DELETE FROM list_keys WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+
+    @contextmanager
+    def _transaction(self, mode: str = "IMMEDIATE") -> Iterator[None]:
+        """BEGIN … COMMIT (ROLLBACK on any error); call with `self._lock` held.
+
+        Writers use IMMEDIATE (take the write lock up front, no upgrade deadlock between processes);
+        readers DEFERRED (a consistent snapshot that never waits for a writer, thanks to WAL).
+        """
+        self._db.execute(f"BEGIN {mode}")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _list_bounds(self, key: str) -> tuple[int, int] | None:
+        """(first_seq, next_seq) of a live list, for a writer: drops an expired list, migrates a legacy one."""
+        row = self._db.execute("SELECT first_seq, next_seq, expires_at FROM list_keys WHERE key = ?",
+                               (key,)).fetchone()
+        if row is None:
+            return self._migrate_legacy_list(key) if self._legacy_lists else None
+        if row[2] is not None and row[2] <= time.time():
+            self._db.execute("DELETE FROM list_items WHERE key = ?", (key,))
+            self._db.execute("DELETE FROM list_keys WHERE key = ?", (key,))
+            return None
+        return int(row[0]), int(row[1])
+
+    def _migrate_legacy_list(self, key: str) -> tuple[int, int] | None:
+        """Move a list written by an older version (one packed kv blob) into the list tables."""
+        row = self._db.execute("SELECT value, expires_at FROM kv WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        self._db.execute("DELETE FROM kv WHERE key = ?", (key,))
+        if row[1] is not None and row[1] <= time.time():
+            return None
+        items = _unpack_list(bytes(row[0]))
+        self._db.executemany("INSERT INTO list_items (key, seq, value) VALUES (?, ?, ?)",
+                             [(key, seq, v) for seq, v in enumerate(items)])
+        self._db.execute("INSERT INTO list_keys (key, first_seq, next_seq, expires_at) VALUES (?, 0, ?, ?)",
+                         (key, len(items), row[1]))
+        return 0, len(items)
+
+    def _read_list(self, key: str) -> list[bytes]:
+        """The items of a live list, oldest first (a reader: expired lists read as empty, nothing is written)."""
+        rows = self._db.execute(
+            "SELECT i.value FROM list_keys k JOIN list_items i ON i.key = k.key WHERE k.key = ? AND "
+            "(k.expires_at IS NULL OR k.expires_at > ?) ORDER BY i.seq", (key, time.time())).fetchall()
+        if not rows and self._legacy_lists:
+            blob = self._get(key)
+            if blob is not None and self._db.execute("SELECT 1 FROM list_keys WHERE key = ?",
+                                                     (key,)).fetchone() is None:
+                return _unpack_list(blob)
+        return [bytes(r[0]) for r in rows]
 
     def list_append(self, key: str, values: list[bytes], max_len: int, ttl_ms: int | None) -> None:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                current = self._get(key)
-                items = (_unpack_list(current) if current else []) + list(values)
-                self._db.execute("INSERT OR REPLACE INTO kv (key, value, expires_at) VALUES (?, ?, ?)",
-                                 (key, _pack_list(items[-max_len:]), self._expiry(ttl_ms)))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        """RPUSH + LTRIM + PEXPIRE in one transaction: O(len(values) + items trimmed), not O(list)."""
+        if not values:
+            return
+        with self._lock, self._transaction():
+            bounds = self._list_bounds(key)
+            first, start = bounds if bounds is not None else (0, 0)
+            stop = start + len(values)
+            new_first = max(first, stop - max_len)
+            # Items that would be trimmed at once are never written.
+            skip = max(0, new_first - start)
+            self._db.executemany("INSERT INTO list_items (key, seq, value) VALUES (?, ?, ?)",
+                                 [(key, start + i, values[i]) for i in range(skip, len(values))])
+            if new_first > first:
+                self._db.execute("DELETE FROM list_items WHERE key = ? AND seq < ?", (key, new_first))
+            if bounds is None:
+                self._db.execute(
+                    "INSERT INTO list_keys (key, first_seq, next_seq, expires_at) VALUES (?, ?, ?, ?)",
+                    (key, new_first, stop, self._expiry(ttl_ms)))
+            elif ttl_ms:
+                self._db.execute("UPDATE list_keys SET first_seq = ?, next_seq = ?, expires_at = ? WHERE key = ?",
+                                 (new_first, stop, self._expiry(ttl_ms), key))
+            else:  # like RPUSH without PEXPIRE: an existing TTL is kept
+                self._db.execute("UPDATE list_keys SET first_seq = ?, next_seq = ? WHERE key = ?",
+                                 (new_first, stop, key))
 
     def list_range(self, key: str) -> list[bytes]:
-        with self._lock:
-            blob = self._get(key)
-        return _unpack_list(blob) if blob else []
+        with self._lock, self._transaction("DEFERRED"):
+            return self._read_list(key)
 
     def read_user(self, keys: list[str], list_key: str | None) -> tuple[list[bytes | None], list[bytes]]:
-        with self._lock:
+        with self._lock, self._transaction("DEFERRED"):
             values = [self._get(k) for k in keys]
-            blob = self._get(list_key) if list_key is not None else None
-        return values, (_unpack_list(blob) if blob else [])
+            items = self._read_list(list_key) if list_key is not None else []
+        return values, items
 
     def memory_usage(self, key: str) -> int | None:
         return None

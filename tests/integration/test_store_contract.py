@@ -111,3 +111,48 @@ def test_abandoned_staging_versions_are_collected(any_store: CandidateStore, mon
     monkeypatch.setattr(time, "time", real_time)
     assert any_store.read_user("dead", "a").candidates is None
     assert [v["version"] for v in any_store.versions()] == ["v1"]
+
+
+def test_long_list_keeps_the_newest_in_order(any_store: CandidateStore) -> None:
+    """A capped list far past its cap (the feature log): appends trim from the head, order is kept."""
+    backend, key = any_store.backend, any_store.keys.feature_log
+    cap = 5000
+    values = [f"row-{i:06d}".encode() for i in range(12_345)]
+    for start in range(0, len(values), 1000):
+        backend.list_append(key, values[start:start + 1000], cap, None)
+    assert backend.list_range(key) == values[-cap:]
+    # Single-row appends at the cap each drop exactly the oldest row.
+    for i in range(3):
+        backend.list_append(key, [f"tail-{i}".encode()], cap, None)
+    got = backend.list_range(key)
+    assert len(got) == cap and got[:2] == values[-cap + 3:-cap + 5] and got[-3:] == [b"tail-0", b"tail-1", b"tail-2"]
+    # A batch larger than the cap keeps only its own newest `cap` items.
+    backend.list_append(key, values[:7000], cap, None)
+    assert backend.list_range(key) == values[2000:7000]
+    backend.delete(key)
+    assert backend.list_range(key) == []
+    backend.list_append(key, [b"again"], cap, None)
+    assert backend.list_range(key) == [b"again"]
+
+
+def test_list_ttl_is_reset_by_append_with_ttl_and_kept_by_append_without(any_store: CandidateStore) -> None:
+    backend, key = any_store.backend, f"{any_store.keys.ns}:ttl-list"
+    backend.list_append(key, [b"a"], 10, 600)
+    backend.list_append(key, [b"b"], 10, None)  # RPUSH alone keeps the TTL
+    assert backend.list_range(key) == [b"a", b"b"]
+    time.sleep(0.8)
+    assert backend.list_range(key) == []
+    backend.list_append(key, [b"c"], 10, None)  # an expired list starts afresh, without a TTL
+    time.sleep(0.1)
+    assert backend.list_range(key) == [b"c"]
+    backend.delete(key)
+
+
+def test_expire_prefix_covers_lists(any_store: CandidateStore) -> None:
+    ns = any_store.keys.ns
+    any_store.append_session("u1", [SessionEvent("i1", "click", 1.0)], max_events=5, ttl_seconds=60)
+    any_store.backend.list_append(any_store.keys.jobs, [b"{}"], 10, None)
+    any_store.backend.set(f"{ns}:plain", b"x")
+    assert any_store.backend.expire_prefix(f"{ns}:", 0) >= 3
+    assert any_store.session("u1") == [] and any_store.backend.list_range(any_store.keys.jobs) == []
+    assert any_store.backend.get(f"{ns}:plain") is None
