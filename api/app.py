@@ -13,6 +13,7 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.routes import events, ops, recommendations
 from recsys import __version__
 from recsys.config import Settings, get_settings
+from recsys.monitoring.feature_sink import FeatureLogSink
 from recsys.service import RecommendationService
 from recsys.store import CandidateStore, store_from_settings
 
@@ -27,17 +28,22 @@ def create_app(settings: Settings | None = None, store: CandidateStore | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         st = store or store_from_settings(settings)
-        service = RecommendationService(settings, st)
+        sink = FeatureLogSink.from_settings(st, settings) if settings.drift.feature_log_rate > 0 else None
+        service = RecommendationService(settings, st, feature_sink=sink)
         service.reload()  # a store that is down at start-up still lets the app start (degraded)
         if background_reload:
             service.start_background_reload()
         app.state.service = service
+        metrics.service.attach(service)
         log.info("event=api_started store=%s candidates_version=%s", settings.store_url,
                  service.state.candidates_version)
         try:
             yield
         finally:
             service.stop()
+            metrics.service.attach(None)
+            if sink is not None:
+                sink.close()  # writes what is queued before the store closes
             if store is None:
                 st.close()
 

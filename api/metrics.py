@@ -1,11 +1,18 @@
-"""Prometheus metrics and a lean ASGI middleware that times every request by route template."""
+"""Prometheus metrics and a lean ASGI middleware that times every request by route template.
+
+Per-request metrics are counted here; scrape-time ones (serving versions and ages, feature log, jobs,
+drift) come from `recsys.monitoring.prometheus.ServiceCollector`, registered on the same registry.
+"""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from recsys.monitoring.prometheus import ServiceCollector
+from recsys.service import MODEL_ERROR, NO_CANDIDATES, NO_MODEL, STORE_UNAVAILABLE, UNKNOWN_USER
 
 BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -22,12 +29,13 @@ class Metrics:
                                 ["endpoint", "method", "status"], registry=r)
         self.fallbacks = Counter("recsys_fallbacks_total", "Responses served by a fallback, by reason", ["reason"],
                                  registry=r)
+        for reason in (UNKNOWN_USER, STORE_UNAVAILABLE, NO_MODEL, NO_CANDIDATES, MODEL_ERROR):
+            self.fallbacks.labels(reason)  # every reason exported from the start, at 0
         self.cache_misses = Counter("recsys_candidate_cache_misses_total",
                                     "Recommendation requests for users without cached candidates", registry=r)
-        self.candidates_age = Gauge("recsys_candidates_version_age_seconds",
-                                    "Age of the serving candidate version", registry=r)
-        self.model_age = Gauge("recsys_model_age_seconds", "Age of the serving ranker model", registry=r)
         self.events = Counter("recsys_events_total", "Session events accepted", registry=r)
+        self.service = ServiceCollector()
+        r.register(self.service)
 
 
 class MetricsMiddleware:

@@ -98,3 +98,25 @@ class Health(BaseModel):
 class ErrorBody(BaseModel):
     error: str
     detail: object | None = None
+
+
+class JobRunOut(BaseModel):
+    """One run of a scheduled job, as recorded in the store's job history (recsys.jobs_history.JobRun)."""
+
+    job: str
+    run_id: str
+    status: str = Field(description="running, ok, failed, abandoned, lost, or 'skipped: <why>'")
+    trigger: str | None = Field(None, description="schedule, manual or drift")
+    start: float = Field(description="unix time")
+    end: float | None = None
+    duration_s: float | None = None
+    version: str | None = Field(None, description="candidate or model version the run produced")
+    error: str | None = None
+    reason: str | None = Field(None, description="why a drift-triggered run was started")
+    tick: str | None = Field(None, description="the scheduled fire time (UTC) the run served")
+    host: str | None = Field(None, description="host:pid of the scheduler that ran it")
+    details: dict[str, object] = Field(default_factory=dict)
+
+
+class JobHistory(BaseModel):
+    runs: list[JobRunOut] = Field(description="newest first")

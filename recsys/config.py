@@ -64,6 +64,9 @@ class DriftConfig(BaseModel):
     # Share of served candidate rows written to the feature log, and the log's cap.
     feature_log_rate: float = Field(0.05, ge=0.0, le=1.0)
     feature_log_max_rows: int = Field(100_000, ge=1)
+    # Sampled rows waiting for the API's background writer; past this (store slow or down) new rows are
+    # dropped and counted, so a store outage never grows the API's memory or slows a request.
+    feature_log_queue_rows: int = Field(20_000, ge=1)
     # evidently stat test for numerical features (None: evidently's choice, K-S up to 1000 reference rows,
     # normed Wasserstein above) and its threshold (None: the test's default, 0.05 for a p-value).
     # K-S on samples of at most `sample_rows` per side: a calibrated 5% false-alarm rate per feature at

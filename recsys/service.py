@@ -171,11 +171,11 @@ class RecommendationService:
                 matrix = REGISTRY.build_matrix(model.feature_names, ctx)
                 t_feat = time.perf_counter()
                 final = model.predict(matrix)
-                if self.feature_sink is not None:
-                    self.feature_sink(user_id, model.version, model.feature_names, matrix)
             except Exception as exc:  # a model that cannot score must not take serving down
                 log.error("event=predict_failed user_id=%s error=%r", user_id, str(exc))
                 final, fallback = self._unranked_scores(ctx, fallback), fallback or MODEL_ERROR
+            else:
+                self._log_features(user_id, model, matrix)
         else:
             final = self._unranked_scores(ctx, fallback)
             if model is None:
@@ -187,6 +187,15 @@ class RecommendationService:
         return Recommendations(user_id, items, model.version if model else None, state.candidates_version, fallback,
                                {"read": (t_read - t0) * 1e3, "features": (t_feat - t_read) * 1e3,
                                 "rank": (t_rank - t_feat) * 1e3})
+
+    def _log_features(self, user_id: str, model: RankerModel, matrix: np.ndarray) -> None:
+        """Hand the exact matrix the ranker scored to the feature sink; a failing sink never fails a request."""
+        if self.feature_sink is None:
+            return
+        try:
+            self.feature_sink(user_id, model.version, model.feature_names, matrix)
+        except Exception as exc:
+            log.error("event=feature_sink_failed user_id=%s error=%r", user_id, str(exc))
 
     def candidates(self, user_id: str, k: int = 100) -> Recommendations:
         """The cached candidates in ALS order, unranked (operators; latency baseline)."""

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import time
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import AdminDep, MetricsDep, ServiceDep
-from api.schemas import Health
+from api.schemas import Health, JobHistory, JobRunOut
+from recsys.jobs_history import list_job_runs
 
 router = APIRouter(tags=["operations"])
 
@@ -42,15 +43,19 @@ def readyz(service: ServiceDep) -> Response:
 
 
 @router.get("/metrics", include_in_schema=True, response_class=Response)
-def metrics(service: ServiceDep, m: MetricsDep) -> Response:
-    """Prometheus text format."""
-    state = service.state
-    now = time.time()
-    if state.bundle is not None and state.bundle.manifest:
-        m.candidates_age.set(now - float(state.bundle.manifest.get("created_at", now)))  # type: ignore[arg-type]
-    if state.model is not None:
-        m.model_age.set(now - float(state.model.manifest.get("created_at", now)))  # type: ignore[arg-type]
+def metrics(m: MetricsDep) -> Response:
+    """Prometheus text format: requests, fallbacks, serving versions and ages, feature log, jobs, drift."""
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/v1/admin/jobs", tags=["admin"], response_model=JobHistory)
+def admin_jobs(_: AdminDep, service: ServiceDep,
+               limit: Annotated[int, Query(ge=1, le=1000, description="how many runs, newest first")] = 50,
+               job: Annotated[str | None, Query(max_length=64, description="only this job")] = None
+               ) -> JobHistory:
+    """Job history of every scheduler on the store (the same as `recsys jobs`), newest first."""
+    runs = list_job_runs(service.store, limit=limit, job=job)
+    return JobHistory(runs=[JobRunOut.model_validate(r) for r in runs])
 
 
 @router.post("/v1/admin/reload", tags=["admin"])

@@ -31,13 +31,24 @@ def _clean(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def encode_feature_rows(model_version: str, user_id: str, names: Sequence[str], rows: np.ndarray,
+                        ts: float) -> list[bytes]:
+    """One JSON row per line of `rows` (n × len(names)), in the format of the module docstring."""
+    return [
+        json.dumps({"ts": ts, "model_version": model_version, "user_id": user_id,
+                    "features": {n: _clean(v) for n, v in zip(names, row, strict=True)}}).encode()
+        for row in rows.astype(float).tolist()
+    ]
+
+
 def log_feature_rows(store: CandidateStore, model_version: str, user_id: str, names: Sequence[str],
                      matrix: np.ndarray, rate: float, rng: np.random.Generator, *,
                      max_rows: int = DEFAULT_MAX_ROWS, ts: float | None = None) -> int:
     """Append each row of `matrix` (n_rows × len(names)) with probability `rate`; returns rows written.
 
-    Sampling per row keeps the log an unbiased sample of served rows at a cost of ~rate × one JSON
-    encode per request; one list append per call keeps it to one store round trip.
+    Synchronous (batch jobs, tests, benchmarks); the API uses `FeatureLogSink`, which samples the same
+    way but writes from a background thread. Sampling per row keeps the log an unbiased sample of
+    served rows; one list append per call keeps it to one store round trip.
     """
     if rate <= 0.0 or matrix.shape[0] == 0:
         return 0
@@ -46,13 +57,7 @@ def log_feature_rows(store: CandidateStore, model_version: str, user_id: str, na
     keep = np.flatnonzero(rng.random(matrix.shape[0]) < rate) if rate < 1.0 else np.arange(matrix.shape[0])
     if keep.size == 0:
         return 0
-    now = time.time() if ts is None else ts
-    rows = matrix[keep].astype(float).tolist()
-    payload = [
-        json.dumps({"ts": now, "model_version": model_version, "user_id": user_id,
-                    "features": {n: _clean(v) for n, v in zip(names, row, strict=True)}}).encode()
-        for row in rows
-    ]
+    payload = encode_feature_rows(model_version, user_id, names, matrix[keep], time.time() if ts is None else ts)
     store.backend.list_append(store.keys.feature_log, payload, max_rows, None)
     return len(payload)
 

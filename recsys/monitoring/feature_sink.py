@@ -1,0 +1,194 @@
+"""The serving side of the feature log: sample the rows the ranker scored, write them off the request path.
+
+`RecommendationService` calls the sink with the exact matrix it passed to `model.predict` (point in
+time: what the ranker saw, under the model version that saw it). The request thread only draws the
+sample and copies the kept rows (microseconds); a daemon thread JSON-encodes them and writes each
+batch with one capped list append (RPUSH + LTRIM in one MULTI on Redis, one transaction on the
+embedded file). Logging never slows or fails a request:
+
+- a store error costs the rows of that batch (counted in `rows_failed`, logged at most once a minute)
+  and a short back-off, never an exception in the request;
+- when the writer falls behind (store slow or down), new rows beyond `queue_rows` are dropped and
+  counted in `rows_dropped`, so memory stays bounded;
+- an error inside the sink itself is counted in `sink_errors` and swallowed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from recsys.config import Settings
+from recsys.monitoring.feature_log import encode_feature_rows
+from recsys.store import CandidateStore
+
+log = logging.getLogger(__name__)
+
+_ERROR_LOG_INTERVAL_S = 60.0
+
+
+@dataclass(frozen=True)
+class FeatureLogStats:
+    """Counters since start (rows unless named otherwise), read by the /metrics collector."""
+
+    rate: float
+    requests_seen: int
+    rows_seen: int
+    rows_sampled: int
+    rows_written: int
+    rows_dropped: int
+    rows_failed: int
+    write_errors: int
+    sink_errors: int
+    pending_rows: int
+
+
+@dataclass(frozen=True)
+class _Entry:
+    ts: float
+    model_version: str
+    user_id: str
+    names: Sequence[str]
+    rows: np.ndarray
+
+
+class FeatureLogSink:
+    """A `FeatureSink` for RecommendationService: per-row Bernoulli(rate) sample, asynchronous capped writes."""
+
+    def __init__(self, store: CandidateStore, *, rate: float, max_rows: int, seed: int,
+                 queue_rows: int = 20_000, batch_rows: int = 2000, retry_after_s: float = 1.0) -> None:
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"feature log rate must be in [0, 1], got {rate}")
+        self.store = store
+        self.rate = rate
+        self.max_rows = max_rows
+        self.queue_rows = queue_rows
+        self.batch_rows = batch_rows
+        self.retry_after_s = retry_after_s
+        self._rng = np.random.default_rng(seed)
+        self._rng_lock = threading.Lock()  # numpy Generators are not thread-safe; requests run in a pool
+        self._cond = threading.Condition()
+        self._pending: deque[_Entry] = deque()
+        self._pending_rows = 0
+        self._in_flight = 0
+        self._closing = False
+        self._closed = threading.Event()  # wakes a back-off early only on close, not on every new row
+        self._last_error_log = float("-inf")
+        self._counts = {"requests_seen": 0, "rows_seen": 0, "rows_sampled": 0, "rows_written": 0,
+                        "rows_dropped": 0, "rows_failed": 0, "write_errors": 0, "sink_errors": 0}
+        self._thread = threading.Thread(target=self._write_loop, name="recsys-feature-log", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def from_settings(cls, store: CandidateStore, settings: Settings) -> FeatureLogSink:
+        cfg = settings.drift
+        return cls(store, rate=cfg.feature_log_rate, max_rows=cfg.feature_log_max_rows, seed=settings.seed,
+                   queue_rows=cfg.feature_log_queue_rows)
+
+    # ---- request thread -------------------------------------------------------------------------
+    def __call__(self, user_id: str, model_version: str, names: list[str], matrix: np.ndarray) -> None:
+        """Sample rows of the scored matrix and queue them; never raises."""
+        try:
+            n = int(matrix.shape[0])
+            with self._rng_lock:
+                draws = self._rng.random(n)
+            keep = np.flatnonzero(draws < self.rate)
+            rows = matrix[keep]  # fancy indexing copies: later changes to `matrix` cannot leak in
+            with self._cond:
+                self._counts["requests_seen"] += 1
+                self._counts["rows_seen"] += n
+                if keep.size == 0:
+                    return
+                self._counts["rows_sampled"] += int(keep.size)
+                if self._closing or self._pending_rows + keep.size > self.queue_rows:
+                    self._counts["rows_dropped"] += int(keep.size)
+                    return
+                self._pending.append(_Entry(time.time(), model_version, user_id, names, rows))
+                self._pending_rows += int(keep.size)
+                self._cond.notify()
+        except Exception:
+            with self._cond:
+                self._counts["sink_errors"] += 1
+            log.exception("event=feature_log_sink_error user_id=%s", user_id)
+
+    # ---- writer thread --------------------------------------------------------------------------
+    def _take_batch(self) -> list[_Entry]:
+        batch, rows = [], 0
+        while self._pending and (not batch or rows + self._pending[0].rows.shape[0] <= self.batch_rows):
+            entry = self._pending.popleft()
+            batch.append(entry)
+            rows += entry.rows.shape[0]
+        self._pending_rows -= rows
+        self._in_flight = rows
+        return batch
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closing:
+                    self._cond.wait()
+                if not self._pending:
+                    return
+                batch = self._take_batch()
+            n = sum(e.rows.shape[0] for e in batch)
+            failed = False
+            try:
+                payload = [row for e in batch
+                           for row in encode_feature_rows(e.model_version, e.user_id, e.names, e.rows, e.ts)]
+                self.store.backend.list_append(self.store.keys.feature_log, payload, self.max_rows, None)
+            except Exception as exc:
+                failed = True
+                self._log_write_error(exc, n)
+            with self._cond:
+                self._in_flight = 0
+                if failed:
+                    self._counts["write_errors"] += 1
+                    self._counts["rows_failed"] += n
+                else:
+                    self._counts["rows_written"] += n
+                self._cond.notify_all()
+            if failed:
+                # Back off so an outage costs one store timeout a second, not one per queued batch.
+                self._closed.wait(self.retry_after_s)
+
+    def _log_write_error(self, exc: Exception, rows: int) -> None:
+        now = time.monotonic()
+        if now - self._last_error_log >= _ERROR_LOG_INTERVAL_S:
+            self._last_error_log = now
+            log.warning("event=feature_log_write_failed rows=%d error=%r (further errors counted in "
+                        "recsys_feature_log_rows_total{outcome=\"failed\"}, logged once a minute)", rows, str(exc))
+
+    # ---- control --------------------------------------------------------------------------------
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every queued row is written (or failed); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._pending or self._in_flight:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued (up to `timeout`), then stop the writer thread."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._closed.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            with self._cond:
+                lost = self._pending_rows
+            log.warning("event=feature_log_close_timeout rows_not_written=%d", lost)
+
+    def stats(self) -> FeatureLogStats:
+        with self._cond:
+            return FeatureLogStats(rate=self.rate, pending_rows=self._pending_rows + self._in_flight,
+                                   **self._counts)
