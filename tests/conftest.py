@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from recsys.data.loaders import Dataset
 from recsys.store import CandidateStore, open_backend
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,3 +64,31 @@ def embedded_store(tmp_path: Path) -> Iterator[CandidateStore]:
 def any_store(request: pytest.FixtureRequest) -> CandidateStore:
     """Contract tests run against every backend, the real Redis included."""
     return request.getfixturevalue(f"{request.param}_store")
+
+
+@dataclass(frozen=True)
+class TrainedRanker:
+    """A LightGBM ranker trained once per session on clustered generated data (known structure)."""
+
+    dataset: Dataset
+    models_dir: Path
+    model_version: str
+
+    def install(self, artifacts_dir: Path) -> None:
+        """Copy the trained models/ (CURRENT included) into a test's own artifacts dir."""
+        shutil.copytree(self.models_dir, artifacts_dir / "models")
+
+
+@pytest.fixture(scope="session")
+def trained_ranker(tmp_path_factory: pytest.TempPathFactory) -> TrainedRanker:
+    from recsys.config import Settings
+    from recsys.ranking.train import train_ranker
+    from tests.helpers import clustered_interactions
+
+    tmp = tmp_path_factory.mktemp("ranker")
+    settings = Settings(artifacts_dir=tmp)
+    settings.als.factors = 8
+    inter, items = clustered_interactions(n_users=300, n_items=200, per_user=24, seed=3)
+    dataset = Dataset(inter, items, "generated", "test")
+    result = train_ranker(settings, dataset)
+    return TrainedRanker(dataset, tmp / "models", result.model_version)
