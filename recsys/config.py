@@ -27,6 +27,8 @@ class CandidateConfig(BaseModel):
     index: str = Field("flat", pattern="^(flat|ivf|hnsw)$")
     # Weight of the item-kNN source blended into the ALS scores (0 disables it).
     itemknn_weight: float = Field(0.0, ge=0.0)
+    # Session neighbours (co-visitation + item-kNN) added to the cached list at request time.
+    session_candidates: int = Field(50, ge=0, le=500)
     recent_window_days: float = Field(30.0, gt=0)
     covisit_neighbours: int = Field(50, ge=1, le=1000)
     covisit_window: int = Field(5, ge=1, le=100)
@@ -81,6 +83,16 @@ class DriftConfig(BaseModel):
     keep_reports: int = Field(24, ge=1)
 
 
+class RankerConfig(BaseModel):
+    """How the LambdaMART reranker's training data is built."""
+
+    # Time windows per user (window w drops the last 10*w interactions first): more training groups.
+    windows: int = Field(2, ge=1, le=10)
+    max_users: int = Field(50_000, ge=100, description="users sampled per window (bounds training cost)")
+    # Share of users that also get a "cold" training group (no history, popular candidates).
+    cold_share: float = Field(0.2, ge=0.0, le=1.0)
+
+
 class Settings(BaseSettings):
     """Process-wide settings. Every field is also an env var: RECSYS_<FIELD>, nested with `__`."""
 
@@ -100,6 +112,7 @@ class Settings(BaseSettings):
     publish_batch_size: int = Field(2000, ge=1)
     als: ALSConfig = ALSConfig()
     candidates: CandidateConfig = CandidateConfig()
+    ranker: RankerConfig = RankerConfig()
     seed: int = 42
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)

@@ -19,7 +19,7 @@ from recsys.bundle import ItemBundle, bundles_dir
 from recsys.config import Settings
 from recsys.errors import ArtifactError, RecsysError, StoreUnavailableError
 from recsys.features import REGISTRY, ItemSide
-from recsys.features.context import make_context, session_arrays
+from recsys.features.context import SOURCE_ALS, make_context
 from recsys.ranking.model import RankerModel, current_model_version, models_dir
 from recsys.store import CandidateStore, SessionEvent
 
@@ -163,7 +163,8 @@ class RecommendationService:
             fallback = fallback or UNKNOWN_USER
             cand, scores, n_primary = self._fallback_candidates(state, session_tuples)
         blocked = np.concatenate([history, state.bundle.indices_of(list(exclude))])
-        ctx = make_context(state.item_side, cand, scores, n_primary, history, session_tuples, now, blocked)
+        ctx = make_context(state.item_side, cand, scores, n_primary, history, session_tuples, now, blocked,
+                           session_candidates=self.settings.candidates.session_candidates)
         t_feat = time.perf_counter()
         model = state.model
         if model is not None and ctx.n > 0:
@@ -224,19 +225,10 @@ class RecommendationService:
     # ---- fallbacks ------------------------------------------------------------------------
     def _fallback_candidates(self, state: ServingState, session: list[tuple[str, str, float]]
                              ) -> tuple[np.ndarray, np.ndarray, int]:
-        """Popular items, plus the session's co-visited neighbours first when there is a session."""
-        assert state.item_side is not None and state.bundle is not None
-        n = self.settings.candidates.n_candidates
-        popular = state.item_side.popular[:n]
-        s_items, s_weights, _ = session_arrays(state.bundle, session)
-        if s_items.size:
-            near = state.item_side.neighbour_scores("covisit", s_items, s_weights) + \
-                state.item_side.neighbour_scores("itemknn", s_items, s_weights)
-            neighbours = np.flatnonzero(near > 0)
-            neighbours = neighbours[np.argsort(-near[neighbours], kind="stable")][: n // 2]
-            popular = np.concatenate([neighbours, popular[~np.isin(popular, neighbours)]])[:n]
-        scores = state.item_side.pop_log[popular]
-        return popular.astype(np.int64), scores.astype(np.float32), 0
+        """Popular items; make_context then adds the session's neighbours when there is a session."""
+        assert state.item_side is not None
+        popular = state.item_side.popular[: self.settings.candidates.n_candidates]
+        return popular.astype(np.int64), state.item_side.pop_log[popular].astype(np.float32), 0
 
     @staticmethod
     def _unranked_scores(ctx: object, fallback: str | None) -> np.ndarray:
@@ -244,6 +236,6 @@ class RecommendationService:
         from recsys.features.context import FeatureContext
 
         assert isinstance(ctx, FeatureContext)
-        if ctx.n_primary > 0 or ctx.session_items.size == 0:
+        if (ctx.source == SOURCE_ALS).any() or ctx.session_items.size == 0:
             return -np.arange(ctx.n, dtype=np.float32)
         return ctx.covisit_session + ctx.knn_session + 1e-3 * ctx.items.pop_log[ctx.candidates]

@@ -15,6 +15,8 @@ import numpy as np
 
 from recsys.bundle import ItemBundle
 
+SOURCE_ALS, SOURCE_POPULAR, SOURCE_SESSION = 0, 1, 2
+
 # Event types and how strongly they signal intent (used for session weights and validation).
 EVENT_WEIGHTS: dict[str, float] = {
     "view": 0.5, "click": 1.0, "add_to_cart": 2.0, "purchase": 3.0, "rating": 1.0, "like": 1.5,
@@ -119,7 +121,7 @@ class FeatureContext:
     items: ItemSide
     candidates: np.ndarray  # item indices [n]
     als_scores: np.ndarray  # float32 [n]
-    n_primary: int  # leading candidates from ALS; the rest are popularity fill
+    source: np.ndarray  # int8 per candidate: SOURCE_ALS, SOURCE_POPULAR or SOURCE_SESSION
     history: np.ndarray  # item indices, oldest first
     session_items: np.ndarray  # known session item indices, oldest first
     session_weights: np.ndarray  # event weights of those items
@@ -206,20 +208,46 @@ def session_arrays(bundle: ItemBundle, session: list[tuple[str, str, float]]
     return np.asarray(idx, dtype=np.int64), np.asarray(w, dtype=np.float64), np.asarray(ts, dtype=np.float64)
 
 
+def session_neighbours(items: ItemSide, s_items: np.ndarray, s_weights: np.ndarray, exclude: np.ndarray,
+                       n: int) -> np.ndarray:
+    """Up to `n` items co-visited with / similar to the session items, best first, none in `exclude`.
+
+    The second candidate source: the cached ALS list is computed before the session exists, so
+    items the session points at are added here, at request time.
+    """
+    if n <= 0 or s_items.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    near = items.neighbour_scores("covisit", s_items, s_weights) + items.neighbour_scores("itemknn", s_items,
+                                                                                          s_weights)
+    near[exclude] = 0.0
+    positive = np.flatnonzero(near > 0)
+    if positive.size > n:
+        positive = positive[np.argpartition(-near[positive], n - 1)[:n]]
+    return positive[np.lexsort((positive, -near[positive]))].astype(np.int64)
+
+
 def make_context(items: ItemSide, candidates: np.ndarray, scores: np.ndarray, n_primary: int,
                  history: np.ndarray, session: list[tuple[str, str, float]], now: float,
-                 blocked: np.ndarray | None = None) -> FeatureContext:
-    """The one way a FeatureContext is made (training and serving): drop blocked candidates first.
+                 blocked: np.ndarray | None = None, *, session_candidates: int = 0) -> FeatureContext:
+    """The one way a FeatureContext is made (training and serving).
 
-    `blocked` holds item indices that must never be shown (history, session, explicit excludes);
-    features like ranks are computed on the list that remains, identically offline and online.
+    Drops blocked candidates (history, session, explicit excludes) and then adds up to
+    `session_candidates` session neighbours, so features like ranks are computed on the very list
+    that will be scored, identically offline and online. Added items have no ALS score (NaN:
+    LightGBM's missing value).
     """
     s_items, s_weights, s_ts = session_arrays(items.bundle, session)
     drop = s_items if blocked is None else np.concatenate([blocked, s_items])
+    source = np.where(np.arange(candidates.size) < n_primary, SOURCE_ALS, SOURCE_POPULAR).astype(np.int8)
+    scores = scores.astype(np.float32)
     if drop.size:
         keep = ~np.isin(candidates, drop)
-        n_primary = int(keep[:n_primary].sum())
-        candidates, scores = candidates[keep], scores[keep]
-    return FeatureContext(items=items, candidates=candidates, als_scores=scores.astype(np.float32),
-                          n_primary=n_primary, history=history, session_items=s_items, session_weights=s_weights,
-                          session_timestamps=s_ts, now=now)
+        candidates, scores, source = candidates[keep], scores[keep], source[keep]
+    extra = session_neighbours(items, s_items, s_weights, np.concatenate([drop, candidates]).astype(np.int64),
+                               session_candidates)
+    if extra.size:
+        candidates = np.concatenate([candidates, extra])
+        scores = np.concatenate([scores, np.full(extra.size, np.nan, dtype=np.float32)])
+        source = np.concatenate([source, np.full(extra.size, SOURCE_SESSION, dtype=np.int8)])
+    return FeatureContext(items=items, candidates=candidates, als_scores=scores, source=source, history=history,
+                          session_items=s_items, session_weights=s_weights, session_timestamps=s_ts, now=now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recsys.features.context import FeatureContext
+from recsys.features.context import SOURCE_POPULAR, SOURCE_SESSION, FeatureContext
 from recsys.features.registry import REGISTRY
 
 register = REGISTRY.register
@@ -22,14 +22,23 @@ def als_score(ctx: FeatureContext) -> np.ndarray:
     return ctx.als_scores
 
 
-@register("als_rank", "candidate", "Position in the ALS candidate list, 0 = best, scaled to [0, 1]")
+@register("als_rank", "candidate", "Position in the cached candidate list, 0 = best, scaled to [0, 1]; "
+          "NaN for session candidates")
 def als_rank(ctx: FeatureContext) -> np.ndarray:
-    return np.arange(ctx.n, dtype=np.float32) / max(ctx.n, 1)
+    cached = ctx.source != SOURCE_SESSION
+    out = np.full(ctx.n, np.nan, dtype=np.float32)
+    out[cached] = np.arange(int(cached.sum()), dtype=np.float32) / max(int(cached.sum()), 1)
+    return out
 
 
 @register("from_popularity", "candidate", "1 when the candidate came from the popularity fill, not ALS")
 def from_popularity(ctx: FeatureContext) -> np.ndarray:
-    return (np.arange(ctx.n) >= ctx.n_primary).astype(np.float32)
+    return (ctx.source == SOURCE_POPULAR).astype(np.float32)
+
+
+@register("from_session", "candidate", "1 when the candidate was added at request time as a session neighbour")
+def from_session(ctx: FeatureContext) -> np.ndarray:
+    return (ctx.source == SOURCE_SESSION).astype(np.float32)
 
 
 # ---- item -----------------------------------------------------------------------------------

@@ -42,21 +42,55 @@ class RankerData:
 
 
 def offline_features(item_side: ItemSide, candidates: tuple[np.ndarray, np.ndarray, int], history: np.ndarray,
-                     session: list[tuple[str, str, float]], now: float, names: list[str]
-                     ) -> tuple[FeatureContext, np.ndarray]:
+                     session: list[tuple[str, str, float]], now: float, names: list[str], session_candidates: int,
+                     blocked: np.ndarray | None = None) -> tuple[FeatureContext, np.ndarray]:
     """The training-side feature matrix of one user: same context + registry as serving."""
     cand, scores, n_primary = candidates
-    ctx = make_context(item_side, cand, scores, n_primary, history, session, now, history)
+    ctx = make_context(item_side, cand, scores, n_primary, history, session, now,
+                       history if blocked is None else blocked, session_candidates=session_candidates)
     return ctx, REGISTRY.build_matrix(names, ctx)
 
 
+def drop_tails(interactions: pl.DataFrame, n: int) -> pl.DataFrame:
+    """Remove each user's last `n` interactions (same order as the protocol): an earlier window."""
+    if n <= 0:
+        return interactions
+    return (interactions.sort(["user_id", "timestamp", "item_id"])
+            .with_columns(pl.int_range(pl.len()).over("user_id").alias("_pos"), pl.len().over("user_id").alias("_n"))
+            .filter(pl.col("_pos") < pl.col("_n") - n).drop("_pos", "_n"))
+
+
 def build_ranker_data(interactions: pl.DataFrame, items: pl.DataFrame | None, settings: Settings,
-                      feature_names: list[str] | None = None, *, max_users: int = 50_000,
-                      progress: Progress | None = None) -> RankerData:
-    """Hold out each user's tail, generate candidates without it, label candidates found in it."""
+                      feature_names: list[str] | None = None, *, progress: Progress | None = None) -> RankerData:
+    """Training groups from `settings.ranker.windows` time windows per user.
+
+    Window 0 holds out each user's last 10 interactions; window w first drops the last 10*w, so
+    the ranker sees several moments of each user's history (more groups, same shape as serving).
+    """
     progress = progress or NullProgress()
     names = feature_names or REGISTRY.names
     REGISTRY.check(names)
+    parts = []
+    for window in range(settings.ranker.windows):
+        source = drop_tails(interactions, window * 10)
+        try:
+            parts.append(_window_data(source, items, settings, names, progress, window))
+        except DataValidationError:
+            if window == 0:
+                raise
+            break  # earlier windows run out of users with enough history: use what we have
+    data = RankerData(np.vstack([p.features for p in parts]), np.concatenate([p.labels for p in parts]),
+                      np.concatenate([p.groups for p in parts]), [u for p in parts for u in p.user_ids], names,
+                      float(np.mean([p.candidate_recall for p in parts])))
+    log.info("event=ranker_data windows=%d groups=%d rows=%d candidate_recall=%.3f", len(parts), data.groups.size,
+             data.features.shape[0], data.candidate_recall)
+    return data
+
+
+def _window_data(interactions: pl.DataFrame, items: pl.DataFrame | None, settings: Settings, names: list[str],
+                 progress: Progress, window: int) -> RankerData:
+    """Hold out each user's tail, generate candidates without it, label candidates found in it."""
+    max_users = settings.ranker.max_users
     split = session_holdout(interactions)
     users = split.users
     if len(users) > max_users:
@@ -70,8 +104,15 @@ def build_ranker_data(interactions: pl.DataFrame, items: pl.DataFrame | None, se
                 .agg(pl.col("item_id"), pl.col("event"), pl.col("timestamp")))
     session_of = {u: list(zip(i, e, t, strict=True)) for u, i, e, t in sessions.iter_rows()}
 
+    # Some users also appear "cold" (no history, popular candidates, as the service serves unknown
+    # users), so the ranker learns to rerank popular items + session neighbours too.
+    rng = np.random.default_rng(settings.seed + window)
+    cold = set(rng.choice(users, size=int(len(users) * settings.ranker.cold_share), replace=False).tolist())
+    popular = item_side.popular[: settings.candidates.n_candidates].astype(np.int64)
+    popular_fill = (popular, item_side.pop_log[popular].astype(np.float32), 0)
+    empty = np.zeros(0, dtype=np.int64)
     blocks, labels, groups, kept, found, total = [], [], [], [], 0, 0
-    tick = progress.stage("ranker features", len(users))
+    tick = progress.stage(f"ranker features w{window}", len(users))
     for user in users:
         tick(1)
         row = user_row.get(user)
@@ -79,21 +120,26 @@ def build_ranker_data(interactions: pl.DataFrame, items: pl.DataFrame | None, se
             continue
         session = [(str(i), str(e), float(t)) for i, e, t in session_of.get(user, [])]
         now = max(t for _, _, t in session) if session else 0.0
-        ctx, matrix = offline_features(item_side, arts.lists.row(row), arts.histories[row], session, now, names)
         target_idx = arts.bundle.indices_of(split.targets[user])
-        y = np.isin(ctx.candidates, target_idx).astype(np.float32)
-        total += len(split.targets[user])
-        found += int(y.sum())
-        if y.sum() == 0 or ctx.n < 2:
-            continue  # a group without positives teaches LambdaMART nothing
-        blocks.append(matrix)
-        labels.append(y)
-        groups.append(ctx.n)
-        kept.append(user)
+        variants = [(arts.lists.row(row), arts.histories[row], None)]
+        if user in cold:
+            seen = arts.matrix.matrix.indices[arts.matrix.matrix.indptr[row]:arts.matrix.matrix.indptr[row + 1]]
+            variants.append((popular_fill, empty, seen.astype(np.int64)))
+        for v, (cands, history, blocked) in enumerate(variants):
+            ctx, matrix = offline_features(item_side, cands, history, session, now, names,
+                                           settings.candidates.session_candidates, blocked)
+            y = np.isin(ctx.candidates, target_idx).astype(np.float32)
+            if v == 0:
+                total += len(split.targets[user])
+                found += int(y.sum())
+            if y.sum() == 0 or ctx.n < 2:
+                continue  # a group without positives teaches LambdaMART nothing
+            blocks.append(matrix)
+            labels.append(y)
+            groups.append(ctx.n)
+            kept.append(user)
     if not blocks:
         raise DataValidationError("no user has a held-out item among its candidates: data set too small or "
                                   "too sparse to train a ranker")
-    log.info("event=ranker_data users=%d rows=%d candidate_recall=%.3f", len(kept), sum(groups),
-             found / max(total, 1))
     return RankerData(np.vstack(blocks), np.concatenate(labels), np.asarray(groups), kept, names,
                       found / max(total, 1))

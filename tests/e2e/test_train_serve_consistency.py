@@ -45,8 +45,14 @@ def test_offline_and_served_features_are_identical(
     offline_session = [(s["item_id"], s["event"], s["timestamp"]) for s in session]
     _, offline = offline_features(ItemSide(arts.bundle, settings.als.regularization, settings.als.alpha),
                                   arts.lists.row(row), arts.histories[row], offline_session, frozen_now,
-                                  app.state.service.state.model.feature_names)
+                                  app.state.service.state.model.feature_names, settings.candidates.session_candidates)
     assert len(captured) == 1
     np.testing.assert_array_equal(captured[0], offline)
     assert offline.shape[1] == len(REGISTRY.names)
-    assert np.isfinite(offline).all()
+    # Only session-neighbour candidates lack an ALS score/rank (NaN = LightGBM's missing value).
+    names = app.state.service.state.model.feature_names
+    from_session = offline[:, names.index("from_session")] == 1.0
+    assert from_session.any()
+    nan_cols = {names[j] for j in np.flatnonzero(np.isnan(offline).any(axis=0))}
+    assert nan_cols == {"als_score", "als_rank"}
+    assert np.isfinite(offline[~from_session]).all()
