@@ -81,6 +81,12 @@ class DriftConfig(BaseModel):
     # keeps (an HTML report is a few MB).
     report_dir: Path | None = None
     keep_reports: int = Field(24, ge=1)
+    # What "normal" is. "served" (default): the first `reference_rows` rows the model actually served,
+    # frozen into the model dir — training rows come from held-out tails (3-event sessions, "now" at the
+    # last event) and never look like live traffic, so comparing with them flags drift on every run.
+    # "training": the training sample written with the model (reference.parquet).
+    reference: str = Field("served", pattern="^(served|training)$")
+    reference_rows: int = Field(1000, ge=10)
 
 
 class RankerConfig(BaseModel):

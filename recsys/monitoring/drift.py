@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 NO_MODEL = "no_model"
 INSUFFICIENT_DATA = "insufficient_data"
 NO_DRIFT = "no_drift"
+REFERENCE_COLLECTED = "reference_collected"
+SERVED_REFERENCE = "served_reference.parquet"
 DRIFT = "drift"
 
 # evidently tests whose score is a p-value (drift when score <= threshold), by display name (auto-chosen)
@@ -213,8 +215,18 @@ def check_drift(settings: Settings, store: CandidateStore, *, now: float | None 
                              "run `recsys train-ranker` first", **base)
         return _finish(result, json_path=json_path)
     version, model_dir = model
-    reference, features = load_reference(model_dir)
-    current = read_feature_log(store, since_ts=now - cfg.window_hours * 3600.0, model_version=version)
+    if cfg.reference == "served":
+        served = _served_reference(settings, store, version, model_dir, base)
+        if isinstance(served, DriftResult):
+            return _finish(served, json_path=json_path)
+        reference, features, reference_end = served
+        since = max(now - cfg.window_hours * 3600.0, reference_end)  # never compare rows with themselves
+    else:
+        reference, features = load_reference(model_dir)
+        since = now - cfg.window_hours * 3600.0
+    current = read_feature_log(store, since_ts=since, model_version=version)
+    if len(current) and "ts" in current.columns:
+        current = current[current["ts"] > since] if cfg.reference == "served" else current
     base.update(model_version=version, reference_rows=len(reference), current_rows=len(current),
                 n_features=len(features))
     if len(current) < cfg.min_rows:
@@ -245,6 +257,43 @@ def check_drift(settings: Settings, store: CandidateStore, *, now: float | None 
                          drifted_share=share, features=drifts, retrain=retrain, reason=reason,
                          html_path=str(html_path) if html_path is not None else None, **base)
     return _finish(result, json_path=json_path)
+
+
+def _served_reference(settings: Settings, store: CandidateStore, version: str, model_dir: Path,
+                      base: dict[str, Any]) -> tuple[pd.DataFrame, list[str], float] | DriftResult:
+    """The model's first served rows, frozen into `served_reference.parquet` once there are enough.
+
+    Returns (reference, features, last reference timestamp), or a no-verdict result while collecting.
+    """
+    cfg = settings.drift
+    features = _model_features(model_dir)
+    path = model_dir / SERVED_REFERENCE
+    if not path.exists():
+        rows = read_feature_log(store, model_version=version)
+        if len(rows) < cfg.reference_rows:
+            return DriftResult(INSUFFICIENT_DATA, f"collecting the served reference of model {version}: "
+                               f"{len(rows)} of {cfg.reference_rows} rows logged; no verdict yet",
+                               model_version=version, current_rows=len(rows), n_features=len(features), **base)
+        first = rows.sort_values("ts", kind="stable").head(cfg.reference_rows)
+        tmp = path.with_name(f".{path.name}.tmp")
+        first[["ts", *features]].to_parquet(tmp, index=False)
+        tmp.replace(path)
+        log.info("event=served_reference_frozen model_version=%s rows=%d", version, len(first))
+        return DriftResult(REFERENCE_COLLECTED, f"froze the first {len(first)} served rows of model {version} "
+                           "as its drift reference; the next check compares against them",
+                           model_version=version, reference_rows=len(first), n_features=len(features), **base)
+    frozen = pd.read_parquet(path)
+    missing = [f for f in features if f not in frozen.columns]
+    if missing:
+        raise ArtifactError(f"served reference {path} lacks features {missing}")
+    return frozen[features].astype(float), features, float(frozen["ts"].max())
+
+
+def _model_features(model_dir: Path) -> list[str]:
+    try:
+        return list(json.loads((model_dir / "manifest.json").read_text())["features"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise ArtifactError(f"model {model_dir.name}: unreadable manifest: {exc}") from exc
 
 
 def _finish(result: DriftResult, *, json_path: Path | None) -> DriftResult:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,7 +116,8 @@ def current_valid_ndcg(settings: Settings) -> float | None:
 
 
 def train_ranker(settings: Settings, data: str | Path | Dataset, *, feature_names: list[str] | None = None,
-                 force_promote: bool = False, progress: Progress | None = None) -> TrainResult:
+                 force_promote: bool = False, progress: Progress | None = None,
+                 before_publish: Callable[[], None] | None = None) -> TrainResult:
     """Build training data, fit LambdaMART, save, and promote when validation nDCG@10 is not worse."""
     progress = progress or NullProgress()
     start = time.perf_counter()
@@ -124,6 +126,8 @@ def train_ranker(settings: Settings, data: str | Path | Dataset, *, feature_name
     booster, valid_ndcg = fit_lambdamart(rdata, settings.seed)
     version, path = save_model(settings, booster, rdata, valid_ndcg, {"data_source": dataset.source})
     current = current_valid_ndcg(settings)
+    if before_publish is not None:
+        before_publish()  # the scheduler's last word: raises when this run must not publish
     if force_promote or current is None or valid_ndcg >= current:
         reason = "forced" if force_promote else (
             "first model" if current is None else f"valid nDCG@10 {valid_ndcg:.4f} >= current {current:.4f}")
@@ -136,3 +140,13 @@ def train_ranker(settings: Settings, data: str | Path | Dataset, *, feature_name
              promoted, reason)
     return TrainResult(version, path, valid_ndcg, promoted, reason, rdata.feature_names, importances(booster),
                        booster.best_iteration, time.perf_counter() - start)
+
+
+def train_ranker_job(settings: Settings, store: object, *, before_publish: Callable[[], None] | None = None
+                     ) -> TrainResult:
+    """The scheduled `train-ranker` job: train on `settings.data_path`, promote if not worse."""
+    from recsys.errors import ConfigError
+
+    if settings.data_path is None:
+        raise ConfigError("RECSYS_DATA_PATH is not set: the scheduled train-ranker job has no data to read")
+    return train_ranker(settings, settings.data_path, before_publish=before_publish)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -113,15 +114,12 @@ def test_drift_from_the_api_feature_log_triggers_a_retrain_only_when_shifted(ser
     model_dir = models_dir(s.settings.artifacts_dir) / model
     names = json.loads((model_dir / "manifest.json").read_text())["features"]
 
-    # Phase A: ordinary traffic; its logged rows become the model's drift reference.
+    # Phase A: ordinary traffic; the drift job freezes its first logged rows as the model's reference.
     traffic(s, seed=1, users=range(0, 300, 2))
     stats = s.sink.stats()
     assert stats.rows_seen > 10_000 and stats.rows_written == stats.rows_sampled
     assert abs(stats.rows_sampled / stats.rows_seen - 0.1) < 0.01  # the configured rate
-    reference = read_feature_log(store, model_version=model)
-    assert len(reference) == stats.rows_written
-    reference[names].to_parquet(model_dir / "reference.parquet")
-    store.backend.delete(store.keys.feature_log)
+    assert len(read_feature_log(store, model_version=model)) == stats.rows_written
 
     retrains: list[tuple[str, str | None]] = []
 
@@ -139,6 +137,11 @@ def test_drift_from_the_api_feature_log_triggers_a_retrain_only_when_shifted(ser
 
     runner = JobRunner(s.settings, store, {"drift": definitions.drift, "train-ranker": retrain})
     out = s.settings.artifacts_dir / "reports"
+    run = runner.run("drift", options={"json_path": out / "a.json"})
+    assert run is not None and run.details["drift_status"] == "reference_collected", run.details
+    frozen = pd.read_parquet(model_dir / "served_reference.parquet")
+    assert len(frozen) == s.settings.drift.reference_rows and set(names) <= set(frozen.columns)
+    assert retrains == []
 
     # Phase B: the same kind of traffic, other session draws → no drift, nothing retrained.
     traffic(s, seed=2, users=range(1, 300, 2))

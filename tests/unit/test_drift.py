@@ -64,6 +64,7 @@ class FakeTrainer:
 
 
 def make_runner(tmp_path: Path, store: CandidateStore, trainer: FakeTrainer, **drift: object) -> JobRunner:
+    drift.setdefault("reference", "training")  # these tests give the model a known training reference
     settings = Settings(artifacts_dir=tmp_path, drift=DriftConfig(**drift))
     return JobRunner(settings, store, {"drift": definitions.drift, "train-ranker": trainer})
 
@@ -187,7 +188,8 @@ def test_unavailable_ranker_training_is_recorded_as_skipped(tmp_path: Path, stor
     monkeypatch.setitem(sys.modules, "recsys.ranking.train", None)  # as if not written yet
     write_model(tmp_path)
     log_traffic(store, 400, shift=1.0, seed=16)
-    runner = JobRunner(Settings(artifacts_dir=tmp_path), store)  # the real job table
+    runner = JobRunner(Settings(artifacts_dir=tmp_path, drift=DriftConfig(reference="training")),
+                       store)  # the real job table
     run = runner.run("drift", options={"json_path": tmp_path / "d.json"})
     assert run is not None and run.details["retrain_status"] == definitions.RANKER_UNAVAILABLE
     train = [r for r in list_job_runs(store) if r["job"] == "train-ranker"]
