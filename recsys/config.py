@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = Field(1800, ge=1)
     session_max_events: int = Field(50, ge=1, le=1000)
     publish_batch_size: int = Field(2000, ge=1)
+    store_breaker_cooldown_seconds: float = Field(
+        1.0, ge=0.0, description="After a store connection failure, fail store calls at once for this long, "
+                                 "then let one probe through (0 disables the circuit breaker)")
     als: ALSConfig = ALSConfig()
     candidates: CandidateConfig = CandidateConfig()
     seed: int = 42

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from recsys.store import CandidateStore, open_backend
+from tests.redis_server import PrivateRedis, redis_server_available
 
 REPO = Path(__file__).resolve().parents[1]
 ML100K = Path(os.environ.get("RECSYS_ML100K", REPO.parent / "shared" / "data" / "ml-100k"))
@@ -61,3 +62,16 @@ def embedded_store(tmp_path: Path) -> Iterator[CandidateStore]:
 def any_store(request: pytest.FixtureRequest) -> CandidateStore:
     """Contract tests run against every backend, the real Redis included."""
     return request.getfixturevalue(f"{request.param}_store")
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A redis-server of the test's own (free port) that it may stop, freeze or kill."""
+    if not redis_server_available():
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is required in CI")
+        pytest.skip("redis-server binary not installed")
+    r = PrivateRedis(tmp_path / "redis")
+    r.start()
+    yield r
+    r.stop()

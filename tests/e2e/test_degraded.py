@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -20,50 +16,7 @@ from recsys.ranking.model import models_dir, promote
 from recsys.ranking.train import TrainResult
 from recsys.refresh import run_refresh
 from recsys.store import open_store
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PrivateRedis:
-    """A redis-server of our own on a free port, so the test can stop and restart it."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.port = _free_port()
-        self.tmp = tmp
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", str(self.tmp)], stdout=subprocess.DEVNULL)
-        for _ in range(100):
-            if open_store(self.url).ping():
-                return
-            time.sleep(0.05)
-        raise RuntimeError("private redis did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server binary not installed")
-    r = PrivateRedis(tmp_path)
-    r.start()
-    yield r
-    r.stop()
+from tests.redis_server import PrivateRedis
 
 
 def test_redis_down_degrades_to_popular_and_recovers(
@@ -85,6 +38,11 @@ def test_redis_down_degrades_to_popular_and_recovers(
         ev = client.post("/v1/events", json={"user_id": "u5", "item_id": "i1"})
         assert ev.status_code == 503 and "unavailable" in ev.json()["detail"]
         private_redis.start()  # comes back empty (no persistence): republish, serving recovers
+        # The circuit breaker lets one probe through per cool-down (1 s): the store is usable again
+        # within about a second of Redis answering.
+        deadline = time.monotonic() + 5
+        while not store.ping() and time.monotonic() < deadline:
+            time.sleep(0.05)
         run_refresh(settings, store, ds)
         client.post("/v1/admin/reload", headers={"Authorization": f"Bearer {settings.admin_token}"})
         back = client.get("/v1/users/u5/recommendations").json()
