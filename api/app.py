@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
+from api.limits import BodySizeLimitMiddleware
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import events, ops, recommendations
 from recsys import __version__
@@ -49,5 +50,6 @@ def create_app(settings: Settings | None = None, store: CandidateStore | None = 
     app.include_router(recommendations.router)
     app.include_router(events.router)
     app.include_router(ops.router)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts the 413s too
     return app

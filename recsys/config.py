@@ -104,6 +104,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     reload_interval_seconds: float = Field(2.0, gt=0)
+    max_request_body_bytes: int = Field(1 << 20, ge=1024, description="Larger request bodies get a 413")
     log_level: str = "INFO"
     data_path: Path | None = Field(None, description="Interactions the scheduled refresh reads "
                                                      "(RECSYS_DATA_PATH)")

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import AdminDep, MetricsDep, ServiceDep
+from api.errors import error_responses
 from api.schemas import Health
 
 router = APIRouter(tags=["operations"])
@@ -41,7 +42,9 @@ def readyz(service: ServiceDep) -> Response:
     return JSONResponse(body.model_dump(), status_code=503 if status == "unavailable" else 200)
 
 
-@router.get("/metrics", include_in_schema=True, response_class=Response)
+@router.get("/metrics", include_in_schema=True, response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+                             "description": "Prometheus text exposition format"}})
 def metrics(service: ServiceDep, m: MetricsDep) -> Response:
     """Prometheus text format."""
     state = service.state
@@ -53,7 +56,7 @@ def metrics(service: ServiceDep, m: MetricsDep) -> Response:
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.post("/v1/admin/reload", tags=["admin"])
+@router.post("/v1/admin/reload", tags=["admin"], responses=error_responses(401, 403))
 def admin_reload(_: AdminDep, service: ServiceDep) -> dict[str, object]:
     """Pick up a new candidate version or promoted model now, instead of at the next poll."""
     changed = service.reload()

@@ -87,3 +87,38 @@ def test_missing_model_serves_als_order_with_reason(
         assert r["fallback"] == "no_model" and r["model_version"] is None
         als = [i["item_id"] for i in client.get("/v1/users/u5/candidates?k=5").json()["items"]]
         assert [i["item_id"] for i in r["items"]] == als
+
+
+def test_frozen_redis_falls_back_at_once_and_events_fail_fast(
+        private_redis: PrivateRedis, trained_artifacts: tuple[Settings, Dataset, TrainResult]) -> None:
+    """Redis stops answering (SIGSTOP): after the first timeout the circuit opens and requests no longer wait."""
+    settings, ds, _ = trained_artifacts
+    store = open_store(private_redis.url)  # 0.5 s socket timeout, 1 s breaker cool-down
+    run_refresh(settings, store, ds)
+    with TestClient(create_app(settings, store, background_reload=False)) as client:
+        assert client.get("/v1/users/u5/recommendations").json()["fallback"] is None
+        private_redis.freeze()
+        try:
+            took, fallbacks = [], set()
+            for i in range(40):
+                t = time.perf_counter()
+                r = client.get(f"/v1/users/u{i}/recommendations")
+                took.append(time.perf_counter() - t)
+                assert r.status_code == 200 and len(r.json()["items"]) == 10
+                fallbacks.add(r.json()["fallback"])
+            assert fallbacks == {"store_unavailable"}
+            # One request pays the socket timeout (plus one probe per elapsed cool-down); the rest do not.
+            assert sum(t > 0.3 for t in took) <= 2, took
+            assert sorted(took)[len(took) // 2] < 0.05
+            t = time.perf_counter()
+            ev = client.post("/v1/events", json={"user_id": "u5", "item_id": "i1"})
+            assert ev.status_code == 503 and ev.headers["retry-after"] == "1"
+            assert ev.json()["error"] == "StoreUnavailableError" and time.perf_counter() - t < 0.3
+            assert client.get("/readyz").json()["store"] == "unreachable"
+        finally:
+            private_redis.thaw()
+        deadline = time.monotonic() + 5  # the next probe after the cool-down closes the circuit
+        while client.get("/v1/users/u5/recommendations").json()["fallback"] is not None:
+            assert time.monotonic() < deadline, "serving did not recover after Redis answered again"
+            time.sleep(0.1)
+        assert client.post("/v1/events", json={"user_id": "u5", "item_id": "i1"}).status_code == 202
