@@ -33,7 +33,8 @@ STATUS_BY_ERROR: list[tuple[type[RecsysError], int]] = [
 
 # What each documented error status means, for the OpenAPI `responses` of the routes.
 ERROR_DESCRIPTIONS: dict[int, str] = {
-    400: "The body is not decodable (not UTF-8 / not JSON text)",
+    400: "Malformed request: a body that is not UTF-8 JSON text (JSON error body), or a request the HTTP "
+         "server cannot parse, e.g. a URL longer than 64 KiB (text/plain, answered by uvicorn before the app)",
     401: "Missing or wrong bearer token",
     403: "Admin endpoints are disabled (no RECSYS_ADMIN_TOKEN set)",
     404: "Unknown item",
@@ -45,7 +46,12 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries for error statuses, all with the one error body (ErrorBody)."""
-    return {code: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
+    out: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        out[code] = {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[code]}
+        if code == 400:  # the HTTP server's own parse errors are plain text
+            out[code]["content"] = {"text/plain": {"schema": {"type": "string"}}}
+    return out
 
 
 def _error_name(status: int) -> str:

@@ -19,7 +19,7 @@ EventBatch = Annotated[list[Event], Field(min_length=1, max_length=MAX_EVENTS_PE
 
 
 @router.post("/events", response_model=EventsAccepted, status_code=202,
-             responses=error_responses(400, 413, 422, 503))
+             responses=error_responses(413, 422, 503))
 def post_events(body: Annotated[Event | EventBatch, Body(description="one event or an array of up to 100")],
                 service: ServiceDep, settings: SettingsDep, metrics: MetricsDep) -> EventsAccepted:
     """Append events to each user's session (capped length, TTL refreshed on activity).

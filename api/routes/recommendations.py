@@ -51,7 +51,7 @@ def recommendations(user_id: UserPath, service: ServiceDep, metrics: MetricsDep,
     return _response(service.recommend(user_id, k, exclude=_split_excludes(exclude)), metrics)
 
 
-@router.post("/recommendations", response_model=RecommendationResponse, responses=error_responses(400, 413, 422))
+@router.post("/recommendations", response_model=RecommendationResponse, responses=error_responses(413, 422))
 def recommendations_inline(body: RecommendationRequest, service: ServiceDep, metrics: MetricsDep
                            ) -> RecommendationResponse:
     """Top-k with the session given inline instead of read from the session store."""

@@ -63,3 +63,26 @@ def test_api_conforms_to_its_schema(case: Any, live_api: tuple[str, str]) -> Non
         case.body = move_timestamps_into_window(case.body)  # see tests/schemathesis_hooks.py
     response = case.call_and_validate(base_url=live_api[0], headers={"Authorization": f"Bearer {live_api[1]}"})
     assert response.status_code < 500
+
+
+def test_oversized_request_line_is_a_documented_400(live_api: tuple[str, str]) -> None:
+    """uvicorn refuses a URL over 64 KiB before the app sees it: a 400 the schema documents for every operation."""
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+
+    netloc = urlsplit(live_api[0]).netloc
+
+    def get(path: str) -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection(netloc, timeout=10)  # httpx itself refuses such URLs
+        try:
+            conn.request("GET", path)
+            r = conn.getresponse()
+            return r.status, r.read()
+        finally:
+            conn.close()
+
+    assert get("/v1/users/u1/recommendations?exclude=" + "i" * 20_000)[0] == 200
+    assert get("/v1/users/u1/recommendations?exclude=" + "i" * 70_000)[0] == 400
+    spec = json.loads(get("/openapi.json")[1])
+    assert all("400" in op["responses"] for ops in spec["paths"].values() for op in ops.values())
