@@ -31,6 +31,9 @@ def readyz(service: ServiceDep) -> Response:
         reasons.append("store unreachable: serving popular items from memory")
     if state.bundle is None:
         reasons.append("no candidate version loaded (run `recsys refresh`)")
+    elif state.version_lost:
+        reasons.append(f"the store no longer holds version {state.candidates_version} (restarted empty?): "
+                       "serving popular items until the next `recsys refresh` publishes")
     if state.model_error:
         reasons.append(state.model_error + (" (previous model keeps serving)" if state.model else ""))
     elif state.model is None:

@@ -43,6 +43,15 @@ def test_redis_down_degrades_to_popular_and_recovers(
         deadline = time.monotonic() + 5
         while not store.ping() and time.monotonic() < deadline:
             time.sleep(0.05)
+        # Redis answers but lost the version being served: reported as a store problem, not as
+        # every user suddenly unknown.
+        while client.get("/readyz").json()["status"] != "degraded" or \
+                "no longer holds" not in str(client.get("/readyz").json()["reasons"]):
+            assert time.monotonic() < deadline, client.get("/readyz").json()
+            time.sleep(0.05)
+        lost = client.get("/v1/users/u5/recommendations").json()
+        assert lost["fallback"] == "store_unavailable" and len(lost["items"]) == 10
+        assert client.get("/v1/users/u5/candidates").json()["fallback"] == "store_unavailable"
         run_refresh(settings, store, ds)
         client.post("/v1/admin/reload", headers={"Authorization": f"Bearer {settings.admin_token}"})
         back = client.get("/v1/users/u5/recommendations").json()
