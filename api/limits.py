@@ -1,4 +1,4 @@
-"""Request body size bound, as a pure ASGI middleware (runs before any parsing, buffers nothing large).
+"""Request body size bound, as a pure ASGI middleware: runs before any parsing, buffers at most the bound.
 
 Without it a client can send a body of any size: FastAPI reads it all into memory before pydantic
 sees the first byte and rejects it. The bound is checked twice: against Content-Length before

@@ -28,6 +28,13 @@ class Metrics:
                                     "Age of the serving candidate version", registry=r)
         self.model_age = Gauge("recsys_model_age_seconds", "Age of the serving ranker model", registry=r)
         self.events = Counter("recsys_events_total", "Session events accepted", registry=r)
+        self.circuit_open = Gauge("recsys_store_circuit_open",
+                                  "1 while the store circuit breaker fails calls fast after a connection failure",
+                                  registry=r)
+        self.circuit_rejected = Gauge("recsys_store_circuit_rejected_calls",
+                                      "Store calls failed fast by the circuit breaker since start", registry=r)
+        self.circuit_outages = Gauge("recsys_store_circuit_outages",
+                                     "Times the store circuit breaker opened since start", registry=r)
 
 
 class MetricsMiddleware:

@@ -4,6 +4,7 @@
 sends open-loop load on loopback (default 100 requests/s for 60 s): 80 % GET recommendations,
 10 % POST /v1/recommendations with an inline session, 10 % POST /v1/events. Timeline:
 
+    -3 s     warm-up load (not counted)
     0 s      steady state
     15 s     Redis frozen (SIGSTOP): the port is open, nothing answers (socket timeouts)
     22.5 s   Redis killed (SIGKILL): connections refused
@@ -34,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +46,8 @@ from latency import free_port, post_sessions, prepare, start_server  # noqa: E40
 from loadgen import ALLOWED_HOSTS, Connection  # noqa: E402
 
 from tests.redis_server import PrivateRedis  # noqa: E402
+
+WARMUP_S = 3.0
 
 
 def _requests(users: list[str], items: list[str], n: int, seed: int) -> list[tuple[str, str, str, bytes]]:
@@ -75,7 +77,9 @@ def _load(port: int, reqs: list[tuple[str, str, str, bytes]], rate: float, max_c
     """
     host = "127.0.0.1"
     assert host in ALLOWED_HOSTS
-    start_at = time.time() + 0.5
+    warmup = int(rate * WARMUP_S)  # the same load for WARMUP_S before t=0: connections open, caches warm
+    reqs = reqs[:warmup] + reqs
+    start_at = time.time() + 0.5 + WARMUP_S
     out.put(start_at)
 
     async def main() -> list[dict]:
@@ -94,7 +98,7 @@ def _load(port: int, reqs: list[tuple[str, str, str, bytes]], rate: float, max_c
         async def one(i: int) -> None:
             nonlocal opened
             kind, method, path, body = reqs[i]
-            scheduled = start_at + i / rate
+            scheduled = start_at + (i - warmup) / rate
             delay = scheduled - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -116,7 +120,7 @@ def _load(port: int, reqs: list[tuple[str, str, str, bytes]], rate: float, max_c
         await asyncio.gather(*(one(i) for i in range(len(reqs))))
         while not pool.empty():
             pool.get_nowait().writer.close()
-        return records
+        return [r for r in records if r["t"] >= 0]
 
     out.put(asyncio.run(main()))
 
@@ -202,8 +206,6 @@ def main() -> None:
     refresh_out: dict = {}
     try:
         post_sessions(port, sample[:200], items, args.seed)
-        for u in sample[:100]:  # warm up (first requests load lazily initialised code paths)
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/users/{u}/recommendations?k=10", timeout=10).read()
         version_before = json.loads(subprocess.run(
             [sys.executable, "-m", "recsys.cli", "version"], env=env, capture_output=True, text=True,
             check=True).stdout)["current"]

@@ -56,6 +56,11 @@ def metrics(service: ServiceDep, m: MetricsDep) -> Response:
         m.candidates_age.set(now - float(state.bundle.manifest.get("created_at", now)))  # type: ignore[arg-type]
     if state.model is not None:
         m.model_age.set(now - float(state.model.manifest.get("created_at", now)))  # type: ignore[arg-type]
+    breaker = getattr(service.store.backend, "breaker", None)  # Redis only; the embedded file has none
+    if breaker is not None:
+        m.circuit_open.set(0 if breaker.state == "closed" else 1)
+        m.circuit_rejected.set(breaker.rejected_count)
+        m.circuit_outages.set(breaker.opened_count)
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
 

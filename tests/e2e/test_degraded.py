@@ -124,6 +124,8 @@ def test_frozen_redis_falls_back_at_once_and_events_fail_fast(
             assert ev.status_code == 503 and ev.headers["retry-after"] == "1"
             assert ev.json()["error"] == "StoreUnavailableError" and time.perf_counter() - t < 0.3
             assert client.get("/readyz").json()["store"] == "unreachable"
+            metrics = client.get("/metrics").text
+            assert "recsys_store_circuit_open 1.0" in metrics and "recsys_store_circuit_outages 1.0" in metrics
         finally:
             private_redis.thaw()
         deadline = time.monotonic() + 5  # the next probe after the cool-down closes the circuit
