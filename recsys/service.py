@@ -21,7 +21,7 @@ from recsys.errors import ArtifactError, RecsysError, StoreUnavailableError
 from recsys.features import REGISTRY, ItemSide
 from recsys.features.context import make_context, session_arrays
 from recsys.ranking.model import RankerModel, current_model_version, models_dir
-from recsys.store import CandidateStore, SessionEvent
+from recsys.store import CandidateStore, SessionEvent, UserRecord
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class RecommendationService:
         if record is not None and record.candidates is not None:
             cand, scores, n_primary = record.candidates
         else:
-            fallback = fallback or (STORE_UNAVAILABLE if state.version_lost else UNKNOWN_USER)
+            fallback = fallback or (STORE_UNAVAILABLE if self._store_lost(state, record) else UNKNOWN_USER)
             cand, scores, n_primary = self._fallback_candidates(state, session_tuples)
         blocked = np.concatenate([history, state.bundle.indices_of(list(exclude))])
         ctx = make_context(state.item_side, cand, scores, n_primary, history, session_tuples, now, blocked)
@@ -204,7 +204,7 @@ class RecommendationService:
         record = self.store.read_user(state.candidates_version or "", user_id, with_session=False)
         if record.candidates is None:
             return Recommendations(user_id, [], None, state.candidates_version,
-                                   STORE_UNAVAILABLE if state.version_lost else UNKNOWN_USER)
+                                   STORE_UNAVAILABLE if self._store_lost(state, record) else UNKNOWN_USER)
         cand, scores, _ = record.candidates
         ids = state.bundle.item_ids
         items = [ScoredItem(ids[int(c)], float(s), r + 1) for r, (c, s) in enumerate(zip(cand[:k], scores[:k],
@@ -222,6 +222,16 @@ class RecommendationService:
         return [ScoredItem(state.bundle.item_ids[i], s, r + 1) for r, (i, s) in enumerate(out)]
 
     # ---- fallbacks ------------------------------------------------------------------------
+    @staticmethod
+    def _store_lost(state: ServingState, record: UserRecord | None) -> bool:
+        """A candidate miss because the store lost its data (pointer gone), not because the user is new.
+
+        The request's own read sees the missing pointer at once; the reload poller's flag covers the
+        reads that did not carry it.
+        """
+        return state.version_lost or (record is not None and record.published is None)
+
+
     def _fallback_candidates(self, state: ServingState, session: list[tuple[str, str, float]]
                              ) -> tuple[np.ndarray, np.ndarray, int]:
         """Popular items, plus the session's co-visited neighbours first when there is a session."""

@@ -47,6 +47,9 @@ class UserRecord:
     candidates: tuple[np.ndarray, np.ndarray, int] | None  # (item indices, scores, n_primary)
     history: np.ndarray | None
     session: list[SessionEvent]
+    # The published pointer, read in the same round trip: None when the store has lost it (restarted
+    # empty), so a miss can be told apart from an unknown user without a second request.
+    published: str | None = None
 
 
 def new_version_id() -> str:
@@ -198,14 +201,15 @@ class CandidateStore:
 
     # ---- reads ----------------------------------------------------------------------------
     def read_user(self, version: str, user_id: str, *, with_session: bool = True) -> UserRecord:
-        """Candidates + history + live session of one user in a single round trip."""
-        (cand, hist), session = self.backend.read_user(
-            [self.keys.candidates(version, user_id), self.keys.history(version, user_id)],
+        """Candidates + history + live session of one user (and the pointer) in a single round trip."""
+        (cand, hist, pointer), session = self.backend.read_user(
+            [self.keys.candidates(version, user_id), self.keys.history(version, user_id), self.keys.pointer],
             self.keys.session(user_id) if with_session else None)
         return UserRecord(
             candidates=decode_candidates(cand) if cand else None,
             history=decode_indices(hist) if hist else None,
             session=[SessionEvent.decode(raw) for raw in session],
+            published=pointer.decode() if pointer else None,
         )
 
     # ---- sessions -------------------------------------------------------------------------

@@ -133,3 +133,17 @@ def test_frozen_redis_falls_back_at_once_and_events_fail_fast(
             assert time.monotonic() < deadline, "serving did not recover after Redis answered again"
             time.sleep(0.1)
         assert client.post("/v1/events", json={"user_id": "u5", "item_id": "i1"}).status_code == 202
+
+
+def test_lost_pointer_is_a_store_problem_on_the_very_next_request(
+        tmp_path: Path, trained_artifacts: tuple[Settings, Dataset, TrainResult]) -> None:
+    """Redis restarted empty: the request that misses sees the missing pointer itself, before any reload."""
+    settings, ds, _ = trained_artifacts
+    store = open_store(f"embedded://{tmp_path / 'store.sqlite'}")
+    run_refresh(settings, store, ds)
+    with TestClient(create_app(settings, store, background_reload=False)) as client:
+        assert client.get("/v1/users/stranger/recommendations").json()["fallback"] == "unknown_user"
+        store.backend.expire_prefix("recsys:", 0)  # type: ignore[attr-defined]  # everything gone
+        r = client.get("/v1/users/u5/recommendations").json()
+        assert r["fallback"] == "store_unavailable" and len(r["items"]) == 10
+        assert client.get("/v1/users/stranger/candidates").json()["fallback"] == "store_unavailable"

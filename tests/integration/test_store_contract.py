@@ -34,6 +34,9 @@ def test_publish_then_read(any_store: CandidateStore) -> None:
     assert any_store.read_user("v1", "nobody").candidates is None
     assert any_store.item_ids("v1")[3] == "i3"
     assert any_store.meta("v1")["users"] == 2  # type: ignore[index]
+    assert rec.published == "v1"  # the pointer comes back in the same round trip
+    any_store.backend.delete(any_store.keys.pointer)  # the store lost its data
+    assert any_store.read_user("v1", "nobody").published is None
 
 
 def test_failed_write_leaves_previous_version_serving(any_store: CandidateStore) -> None:
