@@ -231,7 +231,6 @@ class RecommendationService:
         """
         return state.version_lost or (record is not None and record.published is None)
 
-
     def _fallback_candidates(self, state: ServingState, session: list[tuple[str, str, float]]
                              ) -> tuple[np.ndarray, np.ndarray, int]:
         """Popular items, plus the session's co-visited neighbours first when there is a session."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from itertools import islice
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
@@ -13,6 +14,16 @@ from recsys.store.breaker import CircuitBreaker
 _CAS_DELETE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 _CAS_EXPIRE = ("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) "
                "else return 0 end")
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class RedisBackend:
@@ -26,7 +37,8 @@ class RedisBackend:
                  breaker_cooldown_s: float = 1.0) -> None:
         self.url = url
         self.batch_size = batch_size
-        self.breaker = CircuitBreaker(url, breaker_cooldown_s)
+        self._name = redacted(url)
+        self.breaker = CircuitBreaker(self._name, breaker_cooldown_s)
         self._client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
                                             health_check_interval=0)
         self._cas_delete = self._client.register_script(_CAS_DELETE)
@@ -34,18 +46,18 @@ class RedisBackend:
 
     def _call(self, fn, *args):  # type: ignore[no-untyped-def]
         if not self.breaker.allow():
-            raise StoreUnavailableError(f"redis at {self.url} unavailable: circuit open after a connection "
+            raise StoreUnavailableError(f"redis at {self._name} unavailable: circuit open after a connection "
                                         f"failure, next probe in {self.breaker.retry_in():.2f}s")
         try:
             out = fn(*args)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             self.breaker.record_failure()
-            raise StoreUnavailableError(f"redis at {self.url} unavailable: {exc}") from exc
+            raise StoreUnavailableError(f"redis at {self._name} unavailable: {exc}") from exc
         except redis.RedisError as exc:
             # The server answered but refused (OOM, MISCONF, read-only replica): it is up, yet cannot
             # serve this call. Still the store being unavailable to the caller, not a bug (no 500).
             self.breaker.record_success()
-            raise StoreUnavailableError(f"redis at {self.url} refused the command: {exc}") from exc
+            raise StoreUnavailableError(f"redis at {self._name} refused the command: {exc}") from exc
         except BaseException:
             self.breaker.record_success()  # not a connection failure: never leave a probe hanging
             raise

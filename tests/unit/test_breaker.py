@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from recsys.store.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 
 
@@ -90,3 +92,17 @@ def test_exactly_one_probe_among_concurrent_callers() -> None:
     for t in threads:
         t.join()
     assert sum(allowed) == 1 and len(allowed) == 16
+
+
+def test_store_errors_and_breaker_logs_never_carry_the_password(caplog: pytest.LogCaptureFixture) -> None:
+    from recsys.errors import StoreUnavailableError
+    from recsys.store.redis_backend import RedisBackend
+    from tests.redis_server import free_port
+
+    backend = RedisBackend(f"redis://:hunter2@127.0.0.1:{free_port()}/3", timeout_s=0.2)  # nothing listens
+    for _ in range(2):  # a refused connection, then the open circuit
+        with pytest.raises(StoreUnavailableError) as err:
+            backend.get("k")
+        assert "hunter2" not in str(err.value) and ":***@127.0.0.1" in str(err.value)
+    assert "circuit open" in str(err.value)
+    assert caplog.records and all("hunter2" not in r.getMessage() for r in caplog.records)
