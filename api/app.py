@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api.errors import install_error_handlers
+from api.errors import error_responses, install_error_handlers
+from api.limits import BodySizeLimitMiddleware
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import events, ops, recommendations
 from recsys import __version__
@@ -47,7 +48,9 @@ def create_app(settings: Settings | None = None, store: CandidateStore | None = 
             if store is None:
                 st.close()
 
-    app = FastAPI(title="recsys", version=__version__, lifespan=lifespan,
+    # Any request may be refused with a 400 by the HTTP server itself (unparsable or oversized request line):
+    # documented once for every operation.
+    app = FastAPI(title="recsys", version=__version__, lifespan=lifespan, responses=error_responses(400),
                   description="Hybrid recommender: ALS + FAISS candidates, LightGBM LambdaMART reranking.")
     app.state.settings = settings
     app.state.metrics = metrics
@@ -55,5 +58,6 @@ def create_app(settings: Settings | None = None, store: CandidateStore | None = 
     app.include_router(recommendations.router)
     app.include_router(events.router)
     app.include_router(ops.router)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts the 413s too
     return app

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from recsys.monitoring.prometheus import ServiceCollector
 from recsys.service import MODEL_ERROR, NO_CANDIDATES, NO_MODEL, STORE_UNAVAILABLE, UNKNOWN_USER
@@ -36,6 +36,13 @@ class Metrics:
         self.events = Counter("recsys_events_total", "Session events accepted", registry=r)
         self.service = ServiceCollector()
         r.register(self.service)
+        self.circuit_open = Gauge("recsys_store_circuit_open",
+                                  "1 while the store circuit breaker fails calls fast after a connection failure",
+                                  registry=r)
+        self.circuit_rejected = Gauge("recsys_store_circuit_rejected_calls",
+                                      "Store calls failed fast by the circuit breaker since start", registry=r)
+        self.circuit_outages = Gauge("recsys_store_circuit_outages",
+                                     "Times the store circuit breaker opened since start", registry=r)
 
 
 class MetricsMiddleware:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -39,8 +39,12 @@ class SessionItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     item_id: Id
-    event: str = Field("click", description=f"one of {sorted(EVENT_WEIGHTS)}")
-    timestamp: float | None = Field(None, description="unix seconds; default now")
+    # The enum is for the schema (clients, fuzzers); the validator keeps the message that names the choices.
+    event: str = Field("click", description=f"one of {sorted(EVENT_WEIGHTS)}",
+                       json_schema_extra={"enum": sorted(EVENT_WEIGHTS)})
+    timestamp: float | None = Field(None, allow_inf_nan=False,
+                                    description="unix seconds; default now. Must lie within the last 30 days "
+                                                "and at most 5 minutes ahead (milliseconds are rejected)")
 
     _event = field_validator("event")(_known_event)
     _time = field_validator("timestamp")(_plausible_time)
@@ -96,8 +100,10 @@ class Health(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    error: str
-    detail: object | None = None
+    """The body of every error response (4xx and 503)."""
+
+    error: str = Field(description="error class, e.g. ValidationError, StoreUnavailableError, NotFound")
+    detail: Any = Field(None, description="a message, or for 422 a list of {loc, msg} per bad field")
 
 
 class JobRunOut(BaseModel):

@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = Field(1800, ge=1)
     session_max_events: int = Field(50, ge=1, le=1000)
     publish_batch_size: int = Field(2000, ge=1)
+    store_breaker_cooldown_seconds: float = Field(
+        1.0, ge=0.0, description="After a store connection failure, fail store calls at once for this long, "
+                                 "then let one probe through (0 disables the circuit breaker)")
     als: ALSConfig = ALSConfig()
     candidates: CandidateConfig = CandidateConfig()
     ranker: RankerConfig = RankerConfig()
@@ -123,6 +126,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     reload_interval_seconds: float = Field(2.0, gt=0)
+    max_request_body_bytes: int = Field(1 << 20, ge=1024, description="Larger request bodies get a 413")
     log_level: str = "INFO"
     data_path: Path | None = Field(None, description="Interactions the scheduled refresh reads "
                                                      "(RECSYS_DATA_PATH)")

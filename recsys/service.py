@@ -21,7 +21,7 @@ from recsys.errors import ArtifactError, RecsysError, StoreUnavailableError
 from recsys.features import REGISTRY, ItemSide
 from recsys.features.context import SOURCE_ALS, make_context
 from recsys.ranking.model import RankerModel, current_model_version, models_dir
-from recsys.store import CandidateStore, SessionEvent
+from recsys.store import CandidateStore, SessionEvent, UserRecord
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,10 @@ class ServingState:
     item_side: ItemSide | None
     model: RankerModel | None
     model_error: str | None = None
+    # The store answers but no longer holds the version being served (e.g. Redis restarted empty):
+    # users' candidate lists are gone until the next refresh publishes, which is a store problem,
+    # not every user suddenly being unknown.
+    version_lost: bool = False
 
 
 class RecommendationService:
@@ -88,8 +92,12 @@ class RecommendationService:
         with self._reload_lock:
             old = self._state
             version = old.candidates_version
+            version_lost = old.version_lost
             try:
-                version = self.store.current_version() or version
+                published = self.store.current_version()
+                # The pointer is never removed once set: its absence means the store lost its data.
+                version_lost = published is None and version is not None
+                version = published or version
             except StoreUnavailableError:
                 pass  # keep serving what we have; readiness reports the store
             bundle, item_side = old.bundle, old.item_side
@@ -109,13 +117,13 @@ class RecommendationService:
                 except (ArtifactError, OSError) as exc:
                     model_error = f"model {wanted} failed to load: {exc}"
                     log.error("event=model_load_failed model_version=%s error=%r", wanted, str(exc))
-            new = ServingState(version, bundle, item_side, model, model_error)
+            new = ServingState(version, bundle, item_side, model, model_error, version_lost)
             changed = (new.candidates_version != old.candidates_version or new.model is not old.model
-                       or new.model_error != old.model_error)
+                       or new.model_error != old.model_error or new.version_lost != old.version_lost)
             if changed:
                 self._state = new
-                log.info("event=serving_state candidates_version=%s model_version=%s", version,
-                         model.version if model else None)
+                log.info("event=serving_state candidates_version=%s model_version=%s version_lost=%s", version,
+                         model.version if model else None, version_lost)
             return changed
 
     def start_background_reload(self) -> None:
@@ -160,7 +168,7 @@ class RecommendationService:
         if record is not None and record.candidates is not None:
             cand, scores, n_primary = record.candidates
         else:
-            fallback = fallback or UNKNOWN_USER
+            fallback = fallback or (STORE_UNAVAILABLE if self._store_lost(state, record) else UNKNOWN_USER)
             cand, scores, n_primary = self._fallback_candidates(state, session_tuples)
         blocked = np.concatenate([history, state.bundle.indices_of(list(exclude))])
         ctx = make_context(state.item_side, cand, scores, n_primary, history, session_tuples, now, blocked,
@@ -205,7 +213,8 @@ class RecommendationService:
             return Recommendations(user_id, [], None, None, NO_CANDIDATES)
         record = self.store.read_user(state.candidates_version or "", user_id, with_session=False)
         if record.candidates is None:
-            return Recommendations(user_id, [], None, state.candidates_version, UNKNOWN_USER)
+            return Recommendations(user_id, [], None, state.candidates_version,
+                                   STORE_UNAVAILABLE if self._store_lost(state, record) else UNKNOWN_USER)
         cand, scores, _ = record.candidates
         ids = state.bundle.item_ids
         items = [ScoredItem(ids[int(c)], float(s), r + 1) for r, (c, s) in enumerate(zip(cand[:k], scores[:k],
@@ -223,6 +232,15 @@ class RecommendationService:
         return [ScoredItem(state.bundle.item_ids[i], s, r + 1) for r, (i, s) in enumerate(out)]
 
     # ---- fallbacks ------------------------------------------------------------------------
+    @staticmethod
+    def _store_lost(state: ServingState, record: UserRecord | None) -> bool:
+        """A candidate miss because the store lost its data (pointer gone), not because the user is new.
+
+        The request's own read sees the missing pointer at once; the reload poller's flag covers the
+        reads that did not carry it.
+        """
+        return state.version_lost or (record is not None and record.published is None)
+
     def _fallback_candidates(self, state: ServingState, session: list[tuple[str, str, float]]
                              ) -> tuple[np.ndarray, np.ndarray, int]:
         """Popular items; make_context then adds the session's neighbours when there is a session."""

@@ -14,6 +14,7 @@ import pytest
 
 from recsys.data.loaders import Dataset
 from recsys.store import CandidateStore, open_backend
+from tests.redis_server import PrivateRedis, redis_server_available
 
 REPO = Path(__file__).resolve().parents[1]
 ML100K = Path(os.environ.get("RECSYS_ML100K", REPO.parent / "shared" / "data" / "ml-100k"))
@@ -92,3 +93,16 @@ def trained_ranker(tmp_path_factory: pytest.TempPathFactory) -> TrainedRanker:
     dataset = Dataset(inter, items, "generated", "test")
     result = train_ranker(settings, dataset)
     return TrainedRanker(dataset, tmp / "models", result.model_version)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A redis-server of the test's own (free port) that it may stop, freeze or kill."""
+    if not redis_server_available():
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is required in CI")
+        pytest.skip("redis-server binary not installed")
+    r = PrivateRedis(tmp_path / "redis")
+    r.start()
+    yield r
+    r.stop()

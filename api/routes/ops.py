@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import AdminDep, MetricsDep, ServiceDep
+from api.errors import error_responses
 from api.schemas import Health, JobHistory, JobRunOut
 from recsys.jobs_history import list_job_runs
 
@@ -31,6 +32,9 @@ def readyz(service: ServiceDep) -> Response:
         reasons.append("store unreachable: serving popular items from memory")
     if state.bundle is None:
         reasons.append("no candidate version loaded (run `recsys refresh`)")
+    elif state.version_lost:
+        reasons.append(f"the store no longer holds version {state.candidates_version} (restarted empty?): "
+                       "serving popular items until the next `recsys refresh` publishes")
     if state.model_error:
         reasons.append(state.model_error + (" (previous model keeps serving)" if state.model else ""))
     elif state.model is None:
@@ -42,13 +46,22 @@ def readyz(service: ServiceDep) -> Response:
     return JSONResponse(body.model_dump(), status_code=503 if status == "unavailable" else 200)
 
 
-@router.get("/metrics", include_in_schema=True, response_class=Response)
-def metrics(m: MetricsDep) -> Response:
-    """Prometheus text format: requests, fallbacks, serving versions and ages, feature log, jobs, drift."""
+@router.get("/metrics", include_in_schema=True, response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+                             "description": "Prometheus text exposition format"}})
+def metrics(service: ServiceDep, m: MetricsDep) -> Response:
+    """Prometheus text format: requests, fallbacks, serving versions and ages, store breaker, feature log,
+    jobs, drift."""
+    breaker = getattr(service.store.backend, "breaker", None)  # Redis only; the embedded file has none
+    if breaker is not None:
+        m.circuit_open.set(0 if breaker.state == "closed" else 1)
+        m.circuit_rejected.set(breaker.rejected_count)
+        m.circuit_outages.set(breaker.opened_count)
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/v1/admin/jobs", tags=["admin"], response_model=JobHistory)
+@router.get("/v1/admin/jobs", tags=["admin"], response_model=JobHistory,
+            responses=error_responses(401, 403, 422, 503))
 def admin_jobs(_: AdminDep, service: ServiceDep,
                limit: Annotated[int, Query(ge=1, le=1000, description="how many runs, newest first")] = 50,
                job: Annotated[str | None, Query(max_length=64, description="only this job")] = None
@@ -58,7 +71,7 @@ def admin_jobs(_: AdminDep, service: ServiceDep,
     return JobHistory(runs=[JobRunOut.model_validate(r) for r in runs])
 
 
-@router.post("/v1/admin/reload", tags=["admin"])
+@router.post("/v1/admin/reload", tags=["admin"], responses=error_responses(401, 403))
 def admin_reload(_: AdminDep, service: ServiceDep) -> dict[str, object]:
     """Pick up a new candidate version or promoted model now, instead of at the next poll."""
     changed = service.reload()

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.deps import MetricsDep, ServiceDep
+from api.errors import error_responses
 from api.schemas import Id, RecommendationRequest, RecommendationResponse, ScoredItemOut, SimilarItemsResponse
 from recsys.service import UNKNOWN_USER, Recommendations
 from recsys.store import SessionEvent
@@ -27,22 +28,30 @@ def _response(rec: Recommendations, metrics: MetricsDep) -> RecommendationRespon
         model_version=rec.model_version, candidates_version=rec.candidates_version, fallback=rec.fallback)
 
 
-def _split_excludes(exclude: list[str] | None) -> list[str]:
-    """`exclude` may repeat (?exclude=a&exclude=b) or be comma-separated (?exclude=a,b)."""
-    return [part for value in exclude or [] for part in value.split(",") if part]
+MAX_EXCLUDE = 1000
 
 
-@router.get("/users/{user_id}/recommendations", response_model=RecommendationResponse)
+def _split_excludes(exclude: list[str]) -> list[str]:
+    """`exclude` may repeat (?exclude=a&exclude=b) or be comma-separated (?exclude=a,b); at most 1000 ids."""
+    ids = [part for value in exclude for part in value.split(",") if part]
+    if len(ids) > MAX_EXCLUDE:
+        raise HTTPException(422, f"at most {MAX_EXCLUDE} excluded item ids, got {len(ids)}")
+    return ids
+
+
+@router.get("/users/{user_id}/recommendations", response_model=RecommendationResponse,
+            responses=error_responses(422))
 def recommendations(user_id: UserPath, service: ServiceDep, metrics: MetricsDep,
                     k: Annotated[int, Query(ge=1, le=100, description="how many items, 1..100")] = 10,
-                    exclude: Annotated[list[str] | None, Query(max_length=1000,
-                                                               description="item ids never to return")] = None
+                    exclude: Annotated[list[str], Query(max_length=MAX_EXCLUDE,
+                                                        description="item ids never to return "
+                                                        "(repeat or comma-separate; at most 1000)")] = []  # noqa: B006
                     ) -> RecommendationResponse:
     """Top-k for a user, reranked with the server-side live session."""
     return _response(service.recommend(user_id, k, exclude=_split_excludes(exclude)), metrics)
 
 
-@router.post("/recommendations", response_model=RecommendationResponse)
+@router.post("/recommendations", response_model=RecommendationResponse, responses=error_responses(413, 422))
 def recommendations_inline(body: RecommendationRequest, service: ServiceDep, metrics: MetricsDep
                            ) -> RecommendationResponse:
     """Top-k with the session given inline instead of read from the session store."""
@@ -53,14 +62,15 @@ def recommendations_inline(body: RecommendationRequest, service: ServiceDep, met
                      metrics)
 
 
-@router.get("/users/{user_id}/candidates", response_model=RecommendationResponse)
+@router.get("/users/{user_id}/candidates", response_model=RecommendationResponse,
+            responses=error_responses(422, 503))
 def candidates(user_id: UserPath, service: ServiceDep, metrics: MetricsDep,
                k: Annotated[int, Query(ge=1, le=100)] = 100) -> RecommendationResponse:
     """The cached candidates in ALS order, unranked (for operators; the latency baseline)."""
     return _response(service.candidates(user_id, k), metrics)
 
 
-@router.get("/items/{item_id}/similar", response_model=SimilarItemsResponse)
+@router.get("/items/{item_id}/similar", response_model=SimilarItemsResponse, responses=error_responses(404, 422))
 def similar(item_id: Annotated[Id, Path()], service: ServiceDep,
             k: Annotated[int, Query(ge=1, le=100)] = 10) -> SimilarItemsResponse:
     """Item-to-item neighbours from the FAISS index over item factors."""

@@ -16,12 +16,12 @@ __all__ = ["CandidateStore", "KVBackend", "SessionEvent", "UserRecord", "Version
            "store_from_settings"]
 
 
-def open_backend(url: str, *, batch_size: int = 2000) -> KVBackend:
+def open_backend(url: str, *, batch_size: int = 2000, breaker_cooldown_s: float = 1.0) -> KVBackend:
     """`redis://…`/`rediss://…` for Redis, `embedded://PATH` or `embedded://:memory:` for SQLite."""
     if url.startswith(("redis://", "rediss://", "unix://")):
         from recsys.store.redis_backend import RedisBackend
 
-        return RedisBackend(url, batch_size=batch_size)
+        return RedisBackend(url, batch_size=batch_size, breaker_cooldown_s=breaker_cooldown_s)
     if url.startswith("embedded://"):
         from recsys.store.embedded_backend import EmbeddedBackend
 
@@ -33,10 +33,11 @@ def open_backend(url: str, *, batch_size: int = 2000) -> KVBackend:
 def store_from_settings(settings: Settings) -> CandidateStore:
     """The store the process's Settings describe (URL, namespace, grace period, batch size)."""
     return open_store(settings.store_url, namespace=settings.store_namespace,
-                      grace_seconds=settings.version_grace_seconds, batch_size=settings.publish_batch_size)
+                      grace_seconds=settings.version_grace_seconds, batch_size=settings.publish_batch_size,
+                      breaker_cooldown_s=settings.store_breaker_cooldown_seconds)
 
 
 def open_store(url: str, *, namespace: str = "recsys", grace_seconds: int = 3600,
-               batch_size: int = 2000) -> CandidateStore:
-    return CandidateStore(open_backend(url, batch_size=batch_size), namespace=namespace,
-                          grace_seconds=grace_seconds)
+               batch_size: int = 2000, breaker_cooldown_s: float = 1.0) -> CandidateStore:
+    return CandidateStore(open_backend(url, batch_size=batch_size, breaker_cooldown_s=breaker_cooldown_s),
+                          namespace=namespace, grace_seconds=grace_seconds)

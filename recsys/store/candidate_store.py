@@ -47,6 +47,9 @@ class UserRecord:
     candidates: tuple[np.ndarray, np.ndarray, int] | None  # (item indices, scores, n_primary)
     history: np.ndarray | None
     session: list[SessionEvent]
+    # The published pointer, read in the same round trip: None when the store has lost it (restarted
+    # empty), so a miss can be told apart from an unknown user without a second request.
+    published: str | None = None
 
 
 def new_version_id() -> str:
@@ -110,12 +113,29 @@ class CandidateStore:
         raw = self.backend.get(self.keys.versions)
         return json.loads(raw) if raw else []
 
-    def _save_versions(self, versions: list[dict[str, object]]) -> None:
-        self.backend.set(self.keys.versions, json.dumps(versions[-50:]).encode())
+    def _save_versions(self, versions: list[dict[str, object]], *, keep: int = 50) -> None:
+        """Save the list, trimmed to `keep` entries: the oldest go first, but never the live version.
+
+        An entry that falls off the list is never garbage-collected (its keys have no TTL), and the
+        live one also tells the bundle pruner what to keep; trimming must not drop it, however many
+        refreshes died before publishing.
+        """
+        current = self.current_version()
+        live = [v for v in versions if v["version"] == current]
+        others = [v for v in versions if v["version"] != current]
+        trimmed = others[-(keep - len(live)):] if keep > len(live) else []
+        chosen = {id(v) for v in live + trimmed}
+        kept = [v for v in versions if id(v) in chosen]  # in their original order
+        self.backend.set(self.keys.versions, json.dumps(kept).encode())
 
     def begin(self, version: str | None = None) -> VersionWriter:
-        """Register a staging version (so a crashed write is cleaned up later) and return its writer."""
+        """Register a staging version (so a crashed write is cleaned up later) and return its writer.
+
+        Collects garbage first: staging versions left by refreshes that died before publishing are
+        removed by the next refresh that starts, not only by the next one that succeeds.
+        """
         version = version or new_version_id()
+        self.collect_garbage()
         versions = [v for v in self.versions() if v["version"] != version]
         versions.append({"version": version, "state": "staging", "started_at": time.time()})
         self._save_versions(versions)
@@ -181,14 +201,15 @@ class CandidateStore:
 
     # ---- reads ----------------------------------------------------------------------------
     def read_user(self, version: str, user_id: str, *, with_session: bool = True) -> UserRecord:
-        """Candidates + history + live session of one user in a single round trip."""
-        (cand, hist), session = self.backend.read_user(
-            [self.keys.candidates(version, user_id), self.keys.history(version, user_id)],
+        """Candidates + history + live session of one user (and the pointer) in a single round trip."""
+        (cand, hist, pointer), session = self.backend.read_user(
+            [self.keys.candidates(version, user_id), self.keys.history(version, user_id), self.keys.pointer],
             self.keys.session(user_id) if with_session else None)
         return UserRecord(
             candidates=decode_candidates(cand) if cand else None,
             history=decode_indices(hist) if hist else None,
             session=[SessionEvent.decode(raw) for raw in session],
+            published=pointer.decode() if pointer else None,
         )
 
     # ---- sessions -------------------------------------------------------------------------

@@ -4,37 +4,70 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from itertools import islice
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
 from recsys.errors import StoreUnavailableError
+from recsys.store.breaker import CircuitBreaker
 
 _CAS_DELETE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 _CAS_EXPIRE = ("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) "
                "else return 0 end")
 
 
-class RedisBackend:
-    """`redis://host:port/db`. Short timeouts so an outage turns into a fallback, not a hang."""
+def redacted(url: str) -> str:
+    """The URL without its password, for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
-    def __init__(self, url: str, *, timeout_s: float = 0.5, batch_size: int = 2000) -> None:
+
+class RedisBackend:
+    """`redis://host:port/db`. Short timeouts so an outage turns into a fallback, not a hang.
+
+    A circuit breaker (see breaker.py) makes the calls after a connection failure fail at once for
+    `breaker_cooldown_s`, so only one call per cool-down pays the socket timeout while Redis is down.
+    """
+
+    def __init__(self, url: str, *, timeout_s: float = 0.5, batch_size: int = 2000,
+                 breaker_cooldown_s: float = 1.0) -> None:
         self.url = url
         self.batch_size = batch_size
+        self._name = redacted(url)
+        self.breaker = CircuitBreaker(self._name, breaker_cooldown_s)
         self._client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
                                             health_check_interval=0)
         self._cas_delete = self._client.register_script(_CAS_DELETE)
         self._cas_expire = self._client.register_script(_CAS_EXPIRE)
 
     def _call(self, fn, *args):  # type: ignore[no-untyped-def]
+        if not self.breaker.allow():
+            raise StoreUnavailableError(f"redis at {self._name} unavailable: circuit open after a connection "
+                                        f"failure, next probe in {self.breaker.retry_in():.2f}s")
         try:
-            return fn(*args)
+            out = fn(*args)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise StoreUnavailableError(f"redis at {self.url} unavailable: {exc}") from exc
+            self.breaker.record_failure()
+            raise StoreUnavailableError(f"redis at {self._name} unavailable: {exc}") from exc
+        except redis.RedisError as exc:
+            # The server answered but refused (OOM, MISCONF, read-only replica): it is up, yet cannot
+            # serve this call. Still the store being unavailable to the caller, not a bug (no 500).
+            self.breaker.record_success()
+            raise StoreUnavailableError(f"redis at {self._name} refused the command: {exc}") from exc
+        except BaseException:
+            self.breaker.record_success()  # not a connection failure: never leave a probe hanging
+            raise
+        self.breaker.record_success()
+        return out
 
     def ping(self) -> bool:
         try:
-            return bool(self._client.ping())
-        except (redis.ConnectionError, redis.TimeoutError):
+            return bool(self._call(self._client.ping))
+        except StoreUnavailableError:
             return False
 
     def get(self, key: str) -> bytes | None:

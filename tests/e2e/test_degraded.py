@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -20,50 +16,7 @@ from recsys.ranking.model import models_dir, promote
 from recsys.ranking.train import TrainResult
 from recsys.refresh import run_refresh
 from recsys.store import open_store
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PrivateRedis:
-    """A redis-server of our own on a free port, so the test can stop and restart it."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.port = _free_port()
-        self.tmp = tmp
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", str(self.tmp)], stdout=subprocess.DEVNULL)
-        for _ in range(100):
-            if open_store(self.url).ping():
-                return
-            time.sleep(0.05)
-        raise RuntimeError("private redis did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server binary not installed")
-    r = PrivateRedis(tmp_path)
-    r.start()
-    yield r
-    r.stop()
+from tests.redis_server import PrivateRedis
 
 
 def test_redis_down_degrades_to_popular_and_recovers(
@@ -85,6 +38,20 @@ def test_redis_down_degrades_to_popular_and_recovers(
         ev = client.post("/v1/events", json={"user_id": "u5", "item_id": "i1"})
         assert ev.status_code == 503 and "unavailable" in ev.json()["detail"]
         private_redis.start()  # comes back empty (no persistence): republish, serving recovers
+        # The circuit breaker lets one probe through per cool-down (1 s): the store is usable again
+        # within about a second of Redis answering.
+        deadline = time.monotonic() + 5
+        while not store.ping() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # Redis answers but lost the version being served: reported as a store problem, not as
+        # every user suddenly unknown.
+        while client.get("/readyz").json()["status"] != "degraded" or \
+                "no longer holds" not in str(client.get("/readyz").json()["reasons"]):
+            assert time.monotonic() < deadline, client.get("/readyz").json()
+            time.sleep(0.05)
+        lost = client.get("/v1/users/u5/recommendations").json()
+        assert lost["fallback"] == "store_unavailable" and len(lost["items"]) == 10
+        assert client.get("/v1/users/u5/candidates").json()["fallback"] == "store_unavailable"
         run_refresh(settings, store, ds)
         client.post("/v1/admin/reload", headers={"Authorization": f"Bearer {settings.admin_token}"})
         back = client.get("/v1/users/u5/recommendations").json()
@@ -129,3 +96,54 @@ def test_missing_model_serves_als_order_with_reason(
         assert r["fallback"] == "no_model" and r["model_version"] is None
         als = [i["item_id"] for i in client.get("/v1/users/u5/candidates?k=5").json()["items"]]
         assert [i["item_id"] for i in r["items"]] == als
+
+
+def test_frozen_redis_falls_back_at_once_and_events_fail_fast(
+        private_redis: PrivateRedis, trained_artifacts: tuple[Settings, Dataset, TrainResult]) -> None:
+    """Redis stops answering (SIGSTOP): after the first timeout the circuit opens and requests no longer wait."""
+    settings, ds, _ = trained_artifacts
+    store = open_store(private_redis.url)  # 0.5 s socket timeout, 1 s breaker cool-down
+    run_refresh(settings, store, ds)
+    with TestClient(create_app(settings, store, background_reload=False)) as client:
+        assert client.get("/v1/users/u5/recommendations").json()["fallback"] is None
+        private_redis.freeze()
+        try:
+            took, fallbacks = [], set()
+            for i in range(40):
+                t = time.perf_counter()
+                r = client.get(f"/v1/users/u{i}/recommendations")
+                took.append(time.perf_counter() - t)
+                assert r.status_code == 200 and len(r.json()["items"]) == 10
+                fallbacks.add(r.json()["fallback"])
+            assert fallbacks == {"store_unavailable"}
+            # One request pays the socket timeout (plus one probe per elapsed cool-down); the rest do not.
+            assert sum(t > 0.3 for t in took) <= 2, took
+            assert sorted(took)[len(took) // 2] < 0.05
+            t = time.perf_counter()
+            ev = client.post("/v1/events", json={"user_id": "u5", "item_id": "i1"})
+            assert ev.status_code == 503 and ev.headers["retry-after"] == "1"
+            assert ev.json()["error"] == "StoreUnavailableError" and time.perf_counter() - t < 0.3
+            assert client.get("/readyz").json()["store"] == "unreachable"
+            metrics = client.get("/metrics").text
+            assert "recsys_store_circuit_open 1.0" in metrics and "recsys_store_circuit_outages 1.0" in metrics
+        finally:
+            private_redis.thaw()
+        deadline = time.monotonic() + 5  # the next probe after the cool-down closes the circuit
+        while client.get("/v1/users/u5/recommendations").json()["fallback"] is not None:
+            assert time.monotonic() < deadline, "serving did not recover after Redis answered again"
+            time.sleep(0.1)
+        assert client.post("/v1/events", json={"user_id": "u5", "item_id": "i1"}).status_code == 202
+
+
+def test_lost_pointer_is_a_store_problem_on_the_very_next_request(
+        tmp_path: Path, trained_artifacts: tuple[Settings, Dataset, TrainResult]) -> None:
+    """Redis restarted empty: the request that misses sees the missing pointer itself, before any reload."""
+    settings, ds, _ = trained_artifacts
+    store = open_store(f"embedded://{tmp_path / 'store.sqlite'}")
+    run_refresh(settings, store, ds)
+    with TestClient(create_app(settings, store, background_reload=False)) as client:
+        assert client.get("/v1/users/stranger/recommendations").json()["fallback"] == "unknown_user"
+        store.backend.expire_prefix("recsys:", 0)  # type: ignore[attr-defined]  # everything gone
+        r = client.get("/v1/users/u5/recommendations").json()
+        assert r["fallback"] == "store_unavailable" and len(r["items"]) == 10
+        assert client.get("/v1/users/stranger/candidates").json()["fallback"] == "store_unavailable"

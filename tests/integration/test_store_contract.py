@@ -34,6 +34,9 @@ def test_publish_then_read(any_store: CandidateStore) -> None:
     assert any_store.read_user("v1", "nobody").candidates is None
     assert any_store.item_ids("v1")[3] == "i3"
     assert any_store.meta("v1")["users"] == 2  # type: ignore[index]
+    assert rec.published == "v1"  # the pointer comes back in the same round trip
+    any_store.backend.delete(any_store.keys.pointer)  # the store lost its data
+    assert any_store.read_user("v1", "nobody").published is None
 
 
 def test_failed_write_leaves_previous_version_serving(any_store: CandidateStore) -> None:
@@ -156,3 +159,29 @@ def test_expire_prefix_covers_lists(any_store: CandidateStore) -> None:
     assert any_store.backend.expire_prefix(f"{ns}:", 0) >= 3
     assert any_store.session("u1") == [] and any_store.backend.list_range(any_store.keys.jobs) == []
     assert any_store.backend.get(f"{ns}:plain") is None
+
+
+def test_next_refresh_start_collects_staging_left_by_a_crash(any_store: CandidateStore,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refresh that died mid-write is cleaned up when the next one begins, even if that one dies too."""
+    _publish(any_store, "v1", {"a": [1]})
+    dead = any_store.begin("dead")
+    dead.write_users(["a"], [encode_candidates(np.asarray([3]), np.asarray([1.0]))])
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 120)
+    any_store.begin("next")  # never published
+    monkeypatch.setattr(time, "time", real_time)
+    assert any_store.read_user("dead", "a").candidates is None
+    assert [v["version"] for v in any_store.versions()] == ["v1", "next"]
+    assert any_store.current_version() == "v1" and any_store.read_user("v1", "a").candidates is not None
+
+
+def test_many_crashed_refreshes_never_push_the_live_version_off_the_list(any_store: CandidateStore) -> None:
+    _publish(any_store, "v1", {"a": [1]})
+    for i in range(60):  # 60 refreshes die after begin(), faster than the staging grace of a minute
+        any_store.begin(f"dead{i:02d}")
+    versions = [v["version"] for v in any_store.versions()]
+    assert len(versions) == 50 and versions[0] == "v1" and versions[-1] == "dead59"
+    _publish(any_store, "v2", {"a": [2]})
+    states = {v["version"]: v["state"] for v in any_store.versions()}
+    assert states["v1"] == "superseded" and states["v2"] == "live"  # v1 gets its expiry, not leaked
