@@ -78,6 +78,29 @@ class DriftConfig(BaseModel):
     keep_reports: int = Field(24, ge=1)
 
 
+class PruningConfig(BaseModel):
+    """Feature debt control on every `recsys train-ranker` run (recsys/ranking/pruning.py).
+
+    A feature is *low* in a run when it is never split on, its gain share is below `threshold`, or
+    (with `holdout_t` > 0) its contribution on the validation users does not separate their held-out
+    items from the other candidates (t-statistic below `holdout_t`). It is pruned when it was low in
+    each of its last `window_runs` measured runs and the ranker retrained without it loses at most
+    `tolerance` validation nDCG@10 (absolute). Pruned features stay out of later runs (computed
+    neither for training nor online) until `retest_every` runs have passed; then they are measured
+    again.
+    """
+
+    enabled: bool = Field(True, description="false: measure and log only (a dry run), never prune")
+    threshold: float = Field(0.01, ge=0.0, lt=1.0, description="minimum share of total gain")
+    window_runs: int = Field(1, ge=1, description="runs a feature must stay low before it is pruned")
+    tolerance: float = Field(0.002, ge=0.0, description="largest accepted drop of validation nDCG@10")
+    holdout_t: float = Field(3.0, ge=0.0, description="minimum t-statistic of the held-out contribution "
+                                                      "gap; 0 turns the held-out check off")
+    retest_every: int = Field(10, ge=0, description="re-measure pruned features after this many runs; "
+                                                     "0 = never")
+    min_features: int = Field(3, ge=1, description="never prune below this many features")
+
+
 class Settings(BaseSettings):
     """Process-wide settings. Every field is also an env var: RECSYS_<FIELD>, nested with `__`."""
 
@@ -106,6 +129,7 @@ class Settings(BaseSettings):
                                                      "(RECSYS_DATA_PATH)")
     scheduler: SchedulerConfig = SchedulerConfig()
     drift: DriftConfig = DriftConfig()
+    pruning: PruningConfig = PruningConfig()
 
 
 def get_settings(**overrides: object) -> Settings:
