@@ -481,7 +481,7 @@ def features_report(
         last = report.runs[-1]
         console.print(f"last run #{last.run_number} ({last.run_id}): {last.outcome} — {last.reason}")
     for note in report.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report.to_json_dict(), indent=2))

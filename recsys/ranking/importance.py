@@ -46,6 +46,11 @@ def append_jsonl(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
     if not text:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.stat().st_size:
+        with path.open("rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) != b"\n":
+                text = "\n" + text  # a crash cut the last line short: never glue a record onto it
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, text.encode())
