@@ -226,6 +226,9 @@ def train_ranker_cmd(
     console.print(table)
     console.print(f"valid nDCG@10={result.valid_ndcg:.4f} best_iteration={result.best_iteration} "
                   f"seconds={result.seconds:.1f} promoted={result.promoted} ({result.reason}) path={result.path}")
+    if result.pruning:
+        console.print(f"feature pruning: {result.pruning.get('outcome')} — {result.pruning.get('reason')} "
+                      f"(details: recsys features report)", soft_wrap=True)
 
 
 @app.command()

@@ -62,8 +62,9 @@ def validation(seed: int):  # type: ignore[no-untyped-def]
 
 
 def settings(tmp_path: Path, **policy: object) -> Settings:
+    """The policy with the held-out check on (t < 2) unless told otherwise: it is what catches noise."""
     s = Settings(artifacts_dir=tmp_path / "artifacts")
-    s.pruning = PruningConfig(**policy)  # type: ignore[arg-type]
+    s.pruning = PruningConfig(**{"holdout_t": 2.0, **policy})  # type: ignore[arg-type]
     return s
 
 
@@ -84,7 +85,7 @@ def test_useless_columns_are_pruned_and_the_smaller_model_is_within_tolerance(tm
     # training rows but nothing on the validation users.
     assert out.verdicts["constant"].reasons == ["never split on"]
     for name in ("noise", "item_hash"):
-        assert out.verdicts[name].holdout is not None and out.verdicts[name].holdout.t < 3
+        assert out.verdicts[name].holdout is not None and out.verdicts[name].holdout.t < 2
     for name in USEFUL:
         assert not out.verdicts[name].low and out.verdicts[name].holdout.t > 5
     # The kept booster has exactly the kept columns and scores them like the masked model did.
@@ -192,6 +193,17 @@ def test_back_off_to_firmer_evidence_when_the_widest_attempt_loses_too_much(tmp_
     assert rejected.booster.feature_name() == data.feature_names
     assert not any(a.accepted for a in rejected.attempts)
     assert "every attempt lost more than the tolerance" in rejected.reason
+
+
+def test_default_policy_uses_gain_and_splits_only_but_logs_the_holdout_numbers(tmp_path: Path) -> None:
+    s = Settings(artifacts_dir=tmp_path / "artifacts")
+    assert s.pruning.holdout_t == 0.0
+    out = run(s, ranking_data())
+    assert "constant" in out.pruned
+    assert not any("held-out" in r for v in out.verdicts.values() for r in v.reasons)
+    assert all(v.holdout is not None for v in out.verdicts.values())  # measured and logged all the same
+    record_run(s.artifacts_dir, out, "m")
+    assert all("holdout_t" in r for r in FeatureHistory.load(s.artifacts_dir).importances if r["fit"] == "full")
 
 
 def test_dry_run_measures_and_never_prunes(tmp_path: Path) -> None:
