@@ -1,22 +1,23 @@
-"""Feature pruning on real data: the full ranker against the pruned one, quality and request cost.
+"""Feature pruning on real data: the full ranker against pruned ones, quality and request cost.
 
     python benchmarks/pruning.py --data ../shared/data/ml-100k [--rate 100 --seconds 30]
 
 1. Split with the DESIGN.md §6 session-holdout protocol; everything below trains on the training part.
-2. `train-ranker` twice into one artifacts directory: first with pruning disabled (a dry run: the
-   full model, every feature measured), then with the default policy (the pruned model). The
-   feature report is written after each (`pruning_report_{before,after}.{json,html}`).
-3. Quality: both models answer every evaluation user through `RecommendationService.recommend`
+2. `train-ranker` with pruning disabled (a dry run: the full model, every feature measured), then,
+   from that same state, with the default policy ("pruned") and with the held-out check on
+   (`--holdout-t`, "pruned_holdout"). The feature report is written after the dry run and after
+   each pruning run (`pruning_report_{before,after,after_holdout}.{json,html}`).
+3. Quality: every model answers every evaluation user through `RecommendationService.recommend`
    (the API's code path) on the same published candidates; nDCG@10 etc. as in `recsys evaluate`,
    with a paired bootstrap of pruned − full.
-4. In-process cost per request, both services alternating request by request: the feature build
+4. In-process cost per request, the services alternating request by request: the feature build
    (context + matrix) and the LightGBM predict, medians over every request; plus each feature's
    own compute time on a fresh context.
 5. Online latency: one uvicorn process per model (same settings and Redis candidates, one artifacts
-   directory each) and an open-loop load generator in another process, alternating blocks
-   full / pruned at a fixed rate; p50/p99 of GET /v1/users/{id}/recommendations?k=10.
+   directory each) and an open-loop load generator in another process, rotating blocks across
+   the models at a fixed rate; p50/p99 of GET /v1/users/{id}/recommendations?k=10.
 
-The machine is shared: `uptime` load averages are recorded before and after each phase.
+The machine is shared: load averages are recorded before and after each phase.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,12 +65,12 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def pruned_copy(src: Path, dst: Path, version: str) -> None:
-    """A second artifacts directory that serves `version`: its own models dir, the same bundles."""
+def serving_copy(src: Path, version: str, dst: Path, bundles: Path) -> None:
+    """An artifacts directory that serves model `version` of `src`, with the shared `bundles`."""
     (dst / "models").mkdir(parents=True)
     shutil.copytree(models_dir(src) / version, models_dir(dst) / version)
-    (dst / "bundles").symlink_to((src / "bundles").resolve(), target_is_directory=True)
-    promote(dst, version, "benchmark: pruned model")
+    (dst / "bundles").symlink_to(bundles.resolve(), target_is_directory=True)
+    promote(dst, version, "benchmark")
 
 
 def requests_of(split: Any) -> tuple[list[str], dict[str, list[SessionEvent]], dict[str, list[str]]]:
@@ -87,14 +87,15 @@ def requests_of(split: Any) -> tuple[list[str], dict[str, list[SessionEvent]], d
 def evaluate_and_time(services: dict[str, RecommendationService], users: list[str],
                       sessions: dict[str, list[SessionEvent]], exclude: dict[str, list[str]],
                       targets: dict[str, list[str]], n_items: int, passes: int) -> dict[str, Any]:
-    """Same requests to every service, interleaved (order flipped per user) so both share the machine."""
+    """Same requests to every service, interleaved (order rotated per user) so all share the machine."""
     lists: dict[str, dict[str, list[str]]] = {name: {} for name in services}
     timing: dict[str, dict[str, list[float]]] = {name: {"features": [], "predict": [], "total": []}
                                                  for name in services}
     names = list(services)
     for p in range(passes):
         for i, user in enumerate(users):
-            order = names if (i + p) % 2 == 0 else names[::-1]
+            k = (i + p) % len(names)
+            order = names[k:] + names[:k]
             for name in order:
                 session = sessions.get(user, [])
                 now = max((e.timestamp for e in session), default=0.0)
@@ -125,9 +126,11 @@ def evaluate_and_time(services: dict[str, RecommendationService], users: list[st
             "recommend_p50": round(float(np.median(t["total"])), 4),
             "recommend_p99": round(float(np.percentile(t["total"], 99)), 4),
         }
-    diff = paired_difference(per_user["pruned"], per_user["full"], n_resamples=1000, seed=42)
-    out["paired_ndcg@10_pruned_minus_full"] = {"mean": round(diff.mean, 4),
-                                               "ci95": [round(diff.low, 4), round(diff.high, 4)]}
+    out["paired_ndcg@10_minus_full"] = {}
+    for name in names[1:]:
+        diff = paired_difference(per_user[name], per_user["full"], n_resamples=1000, seed=42)
+        out["paired_ndcg@10_minus_full"][name] = {"mean": round(diff.mean, 4),
+                                                  "ci95": [round(diff.low, 4), round(diff.high, 4)]}
     return out
 
 
@@ -165,7 +168,7 @@ def _client(ports: dict[str, int], users: list[str], rate: float, seconds: float
         statuses: dict[str, dict[int, int]] = {name: {} for name in ports}
         names = list(ports)
         for b in range(blocks):
-            for name in (names if b % 2 == 0 else names[::-1]):
+            for name in names[b % len(names):] + names[:b % len(names)]:
                 phase = await run_phase("127.0.0.1", ports[name], name, paths, rate, seconds / blocks)
                 lat[name].extend(phase.latencies_ms)
                 errors[name] += phase.errors
@@ -185,7 +188,7 @@ def http_latency(env: dict[str, dict[str, str]], users: list[str], items: list[s
     ports = {name: free_port() for name in env}
     servers = {name: start_server(env[name], ports[name]) for name in env}
     try:
-        post_sessions(ports["full"], users, items, seed)  # one store: both servers see the sessions
+        post_sessions(ports["full"], users, items, seed)  # one store: every server sees the sessions
         ctx = mp.get_context("spawn")
         q: mp.Queue = ctx.Queue()
         p = ctx.Process(target=_client, args=(ports, users, rate, seconds, blocks, q))
@@ -203,9 +206,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "ml-100k"))
     ap.add_argument("--rate", type=float, default=100.0, help="requests/s during the HTTP blocks")
-    ap.add_argument("--seconds", type=float, default=30.0, help="HTTP load per model, split in alternating blocks")
+    ap.add_argument("--seconds", type=float, default=30.0, help="HTTP load per model, split in rotating blocks")
     ap.add_argument("--blocks", type=int, default=6)
     ap.add_argument("--passes", type=int, default=3, help="in-process passes over the evaluation users")
+    ap.add_argument("--holdout-t", type=float, default=2.0, help="held-out check of the third model (0: skip it)")
     ap.add_argument("--store", default="redis://127.0.0.1:6379/13")
     ap.add_argument("--users", type=int, default=500, help="users in the HTTP load")
     ap.add_argument("--seed", type=int, default=7)
@@ -221,54 +225,58 @@ def main() -> None:
         dataset = load_dataset(args.data)
         split, _, _ = split_for(dataset, EvaluationConfig())
         train = dataset.with_interactions(split.train)
-        full_dir, pruned_dir = work / "full", work / "pruned"
-        settings = Settings(artifacts_dir=full_dir, store_url="embedded://:memory:")
+        train_dir = work / "train"
+        settings = Settings(artifacts_dir=train_dir, store_url="embedded://:memory:")
 
-        # 1. Train: dry run (full model), then the default policy (pruned model).
+        # 1. Train: a dry run (the full model), then each policy from that same state.
         t0 = time.perf_counter()
         dry = settings.model_copy(deep=True)
         dry.pruning.enabled = False
-        before = train_ranker(dry, train, force_promote=True)
-        report_before = build_feature_report(full_dir)
-        after = train_ranker(settings, train, force_promote=True)
-        report_after = build_feature_report(full_dir)
-        result["training"] = {"seconds": round(time.perf_counter() - t0, 1), "load_after": load_average(),
-                              "full_model": before.model_version, "pruned_model": after.model_version,
-                              "outcome": after.pruning["outcome"], "reason": after.pruning["reason"],
-                              "features_full": len(before.feature_names), "features_pruned": len(after.feature_names),
-                              "pruned": after.pruning["pruned"],
-                              "valid_ndcg@10": {"full": round(before.valid_ndcg, 4),
-                                                "pruned": round(after.valid_ndcg, 4)}}
-        for tag, report in (("before", report_before), ("after", report_after)):
+        runs = {"full": train_ranker(dry, train, force_promote=True)}
+        reports = {"before": build_feature_report(train_dir)}
+        policies = {"pruned": settings.pruning.model_copy()}
+        if args.holdout_t > 0:
+            policies["pruned_holdout"] = settings.pruning.model_copy(update={"holdout_t": args.holdout_t})
+        for name, policy in policies.items():
+            run_dir = work / f"train-{name}"
+            shutil.copytree(train_dir, run_dir, symlinks=True)
+            run_settings = settings.model_copy(update={"artifacts_dir": run_dir, "pruning": policy})
+            runs[name] = train_ranker(run_settings, train, force_promote=True)
+            tag = "after" if name == "pruned" else "after_holdout"
+            reports[tag] = build_feature_report(run_dir)
+            serving_copy(run_dir, runs[name].model_version, work / f"serve-{name}", train_dir / "bundles")
+        serving_copy(train_dir, runs["full"].model_version, work / "serve-full", train_dir / "bundles")
+        result["training"] = {
+            "seconds": round(time.perf_counter() - t0, 1), "load_after": load_average(),
+            "policies": {n: p.model_dump() for n, p in policies.items()},
+            "models": {n: {"model_version": r.model_version, "features": len(r.feature_names),
+                           "trees": int(r.best_iteration), "valid_ndcg@10": round(r.valid_ndcg, 4),
+                           "outcome": r.pruning.get("outcome"), "pruned": r.pruning.get("pruned", []),
+                           "reason": r.pruning.get("reason")} for n, r in runs.items()}}
+        for tag, report in reports.items():
             (out_dir / f"pruning_report_{tag}.json").write_text(json.dumps(report.to_json_dict(), indent=2))
             write_feature_report(report, out_dir / f"pruning_report_{tag}.html")
-        promote(full_dir, before.model_version, "benchmark: full model")
-        pruned_copy(full_dir, pruned_dir, after.model_version)
 
-        # 2-3. Quality and in-process cost, through the service, on one in-memory store.
+        # 2-3. Quality and in-process cost, through the service, on one in-memory store. The bundle
+        # is written into the dry run's directory, which every serving directory links to.
         store = open_store("embedded://:memory:")
         run_refresh(settings, store, train)
-        services = {"full": RecommendationService(settings, store),
-                    "pruned": RecommendationService(settings.model_copy(update={"artifacts_dir": pruned_dir}), store)}
-        for s in services.values():
-            s.reload()
-        assert services["full"].state.model.version == before.model_version  # type: ignore[union-attr]
-        assert services["pruned"].state.model.version == after.model_version  # type: ignore[union-attr]
+        services = {name: RecommendationService(settings.model_copy(update={"artifacts_dir": work / f"serve-{name}"}),
+                                                store) for name in runs}
+        for name, service in services.items():
+            service.reload()
+            assert service.state.model is not None and service.state.model.version == runs[name].model_version
         users, sessions, exclude = requests_of(split)
         load0 = load_average()
         result["in_process"] = evaluate_and_time(services, users, sessions, exclude, split.targets,
                                                  dataset.n_items, args.passes)
-        costs = feature_costs(services["full"], users[:300], sessions, exclude)
-        kept = set(after.feature_names)
-        result["feature_cost_us"] = {"per_feature": costs,
-                                     "sum_full": round(sum(costs[n] for n in before.feature_names), 1),
-                                     "sum_pruned": round(sum(costs[n] for n in kept), 1),
-                                     "sum_removed": round(sum(v for n, v in costs.items()
-                                                              if n in before.feature_names and n not in kept), 1)}
         result["in_process"]["load"] = [load0, load_average()]
+        costs = feature_costs(services["full"], users[:300], sessions, exclude)
+        result["feature_cost_us"] = {"per_feature": costs, "sum": {
+            name: round(sum(costs[n] for n in r.feature_names), 1) for name, r in runs.items()}}
         store.close()
 
-        # 4. HTTP latency: one uvicorn per model on the same Redis candidates, alternating blocks.
+        # 4. HTTP latency: one uvicorn per model on the same Redis candidates, rotating blocks.
         if not args.skip_http:
             ns = f"bench-prune-{os.getpid()}"
             redis_settings = settings.model_copy(update={"store_url": args.store, "store_namespace": ns})
@@ -277,8 +285,7 @@ def main() -> None:
             base = {**os.environ, "RECSYS_STORE_URL": args.store, "RECSYS_STORE_NAMESPACE": ns,
                     "RECSYS_LOG_LEVEL": "WARNING", "RECSYS_RELOAD_INTERVAL_SECONDS": "5",
                     "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-            env = {"full": {**base, "RECSYS_ARTIFACTS_DIR": str(full_dir)},
-                   "pruned": {**base, "RECSYS_ARTIFACTS_DIR": str(pruned_dir)}}
+            env = {name: {**base, "RECSYS_ARTIFACTS_DIR": str(work / f"serve-{name}")} for name in runs}
             rng = np.random.default_rng(args.seed)
             all_users = sorted(split.train["user_id"].unique().to_list())
             http_users = [str(u) for u in rng.choice(all_users, size=min(args.users, len(all_users)), replace=False)]
@@ -295,48 +302,48 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result["load"]["end"] = load_average()
-    try:
-        result["uptime"] = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
-    except OSError:
-        pass
     (out_dir / "pruning.json").write_text(json.dumps(result, indent=2))
     print_tables(result)
 
 
 def print_tables(r: dict[str, Any]) -> None:
-    t = r["training"]
-    print(f"pruning: {t['outcome']} — {t['features_full']} → {t['features_pruned']} features "
-          f"(removed: {', '.join(t['pruned']) or 'none'})")
-    print("\n| model | features | valid nDCG@10 | nDCG@10 (session-holdout) | 95% CI | recall@10 | hit@10 |")
-    print("|---|---|---|---|---|---|---|")
-    q = r["in_process"]["quality"]
-    for name, n in (("full", t["features_full"]), ("pruned", t["features_pruned"])):
-        m = q[name]
-        print(f"| {name} | {n} | {t['valid_ndcg@10'][name]:.4f} | {m['ndcg@10']:.4f} | "
-              f"[{m['ndcg@10_ci95'][0]:.4f}, {m['ndcg@10_ci95'][1]:.4f}] | {m['recall@10']:.4f} | {m['hit@10']:.4f} |")
-    d = r["in_process"]["paired_ndcg@10_pruned_minus_full"]
-    print(f"\npaired nDCG@10 pruned − full: {d['mean']:+.4f} (95% CI [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}])")
-    c = r["in_process"]["cost_ms"]
+    models = r["training"]["models"]
+    for name, m in models.items():
+        if name != "full":
+            print(f"{name}: {m['outcome']} — {models['full']['features']} → {m['features']} features "
+                  f"(removed: {', '.join(m['pruned']) or 'none'})")
+    q, paired = r["in_process"]["quality"], r["in_process"]["paired_ndcg@10_minus_full"]
+    print("\n| model | features | trees | valid nDCG@10 | nDCG@10 (session-holdout) | 95% CI | paired − full "
+          "(95% CI) | recall@10 | hit@10 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, m in models.items():
+        x = q[name]
+        d = paired.get(name)
+        diff = "–" if d is None else f"{d['mean']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]"
+        print(f"| {name} | {m['features']} | {m['trees']} | {m['valid_ndcg@10']:.4f} | {x['ndcg@10']:.4f} | "
+              f"[{x['ndcg@10_ci95'][0]:.4f}, {x['ndcg@10_ci95'][1]:.4f}] | {diff} | {x['recall@10']:.4f} | "
+              f"{x['hit@10']:.4f} |")
+    c, fc = r["in_process"]["cost_ms"], r["feature_cost_us"]["sum"]
     print("\n| model | requests | features p50 ms | predict p50 ms | features+predict p50 ms | p90 ms | "
-          "recommend() p50 ms |")
-    print("|---|---|---|---|---|---|---|")
-    for name in ("full", "pruned"):
+          "recommend() p50 ms | Σ per-feature compute µs |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in models:
         x = c[name]
         print(f"| {name} | {x['requests']} | {x['features_p50']:.3f} | {x['predict_p50']:.3f} | "
               f"{x['features_plus_predict_p50']:.3f} | {x['features_plus_predict_p90']:.3f} | "
-              f"{x['recommend_p50']:.3f} |")
-    fc = r["feature_cost_us"]
-    print(f"\nsum of per-feature compute time (µs, median per request): full {fc['sum_full']}, pruned "
-          f"{fc['sum_pruned']}, removed features {fc['sum_removed']}")
+              f"{x['recommend_p50']:.3f} | {fc[name]:.0f} |")
+    print(f"in-process load average (1, 5, 15 min): before {r['in_process']['load'][0]}, "
+          f"after {r['in_process']['load'][1]}")
     if "http" in r:
         h = r["http"]
         print(f"\nHTTP GET /v1/users/{{id}}/recommendations?k=10 at {h['config']['rate']:.0f} req/s, "
-              f"{h['config']['blocks']} alternating blocks, {h['config']['seconds_per_model']:.0f} s per model")
+              f"{h['config']['blocks']} rotating blocks, {h['config']['seconds_per_model']:.0f} s per model")
         print("| model | requests | errors | p50 ms | p90 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|")
-        for name in ("full", "pruned"):
+        for name in models:
             x = h[name]
             print(f"| {name} | {x['requests']} | {x['errors']} | {x['p50_ms']:.2f} | {x['p90_ms']:.2f} | "
                   f"{x['p99_ms']:.2f} | {x['max_ms']:.2f} |")
+        print(f"HTTP load average: before {h['load'][0]}, after {h['load'][1]}")
     print(f"\nload average (1, 5, 15 min): start {r['load']['start']}, end {r['load']['end']}")
 
 
