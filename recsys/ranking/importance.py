@@ -10,8 +10,9 @@ on read, with a warning, instead of making the history unreadable.
 
 Rows are keyed by `run_id` (one training run) and `model_version` (the model that run saved).
 The `fit` column says which training produced the numbers: `full` (every feature the run
-started with), `probe` (the same plus pure-noise probe columns, a diagnostic never served) or
-`pruned` (without the features the policy flagged).
+started with; its rows also carry the verdict: `low`, `tier`, `reasons`, and the held-out
+t-statistic when that check is on) or `pruned-N` (attempt N, without some flagged features). The
+row with `kept` true belongs to the model the run saved.
 """
 
 from __future__ import annotations
