@@ -20,6 +20,8 @@ app = typer.Typer(help="Hybrid recommender: ALS + FAISS candidates, LightGBM rer
                   no_args_is_help=True, pretty_exceptions_enable=False)
 data_app = typer.Typer(help="Data utilities (synthetic generator).", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+features_app = typer.Typer(help="Ranker features: importances, pruning status.", no_args_is_help=True)
+app.add_typer(features_app, name="features")
 console = Console(stderr=False)
 err = Console(stderr=True)
 
@@ -224,6 +226,9 @@ def train_ranker_cmd(
     console.print(table)
     console.print(f"valid nDCG@10={result.valid_ndcg:.4f} best_iteration={result.best_iteration} "
                   f"seconds={result.seconds:.1f} promoted={result.promoted} ({result.reason}) path={result.path}")
+    if result.pruning:
+        console.print(f"feature pruning: {result.pruning.get('outcome')} — {result.pruning.get('reason')} "
+                      f"(details: recsys features report)", soft_wrap=True)
 
 
 @app.command()
@@ -435,6 +440,57 @@ def drift(
     if d.get("triggered"):
         console.print(f"[yellow]triggered train-ranker:[/] {d.get('retrain_status')} "
                       f"(run {d.get('retrain_run_id')})")
+
+
+@features_app.command("report")
+def features_report(
+    artifacts: ArtifactsOpt = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here")] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report here")] = None,
+    runs: Annotated[int, typer.Option(help="Training runs shown in the trend column")] = 5,
+) -> None:
+    """Every registered feature: gain share, splits, trend over recent runs, status (active/candidate/pruned)."""
+    from recsys.ranking.feature_report import build_feature_report, sparkline
+    from recsys.ranking.feature_report_html import write_feature_report
+
+    s = _settings(None, artifacts)
+    report = build_feature_report(s.artifacts_dir, trend_runs=max(runs, 1))
+    colour = {"active": "blue", "candidate": "yellow", "pruned": "dim", "new": "green"}
+    top = max((r.gain_share or 0.0 for r in report.rows), default=0.0) or 1.0
+    title = (f"features of model {report.model_version}" if report.has_model
+             else f"features (no model yet in {s.artifacts_dir})")
+    # The full table needs ~150 columns; a narrower terminal gets the essential columns only.
+    wide = console.width >= 150
+    columns = ["feature", "group", "status", "served", "gain share", "", "splits", "held-out t",
+               f"trend ({len(report.runs[-runs:])} runs)", "why low"]
+    shown = range(len(columns)) if wide else [0, 2, 3, 4, 5, 6, 8]
+    table = Table(title=title)
+    for c in shown:
+        table.add_column(columns[c], justify="right" if c in (4, 6, 7) else "left", overflow="fold",
+                         no_wrap=c in (0, 5))
+    for r in report.rows:
+        style = colour.get(r.status, "")
+        share = "–" if r.gain_share is None else f"{100 * r.gain_share:.2f}%"
+        n_bar = int(round((20 if wide else 10) * (r.gain_share or 0.0) / top))
+        bar = "█" * max(n_bar, 1 if r.gain_share else 0)
+        cells = [r.name, r.group, f"[{style}]{r.status}[/]", "yes" if r.served else "no", share, bar,
+                 "–" if r.split is None else str(r.split), "–" if r.holdout_t is None else f"{r.holdout_t:.1f}",
+                 sparkline(r.trend) or "–", "; ".join(r.reasons)]
+        table.add_row(*[cells[c] for c in shown])
+    console.print(table)
+    counts = report.counts()
+    console.print(" ".join(f"{k}={v}" for k, v in counts.items()))
+    if report.runs:
+        last = report.runs[-1]
+        console.print(f"last run #{last.run_number} ({last.run_id}): {last.outcome} — {last.reason}")
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report.to_json_dict(), indent=2))
+        console.print(f"json: {json_out}")
+    if html_out is not None:
+        console.print(f"html: {write_feature_report(report, html_out)}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

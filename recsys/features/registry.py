@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -15,6 +16,9 @@ from recsys.features.context import FeatureContext
 
 ComputeFn = Callable[[FeatureContext], np.ndarray]
 GROUPS = ("candidate", "item", "user", "session", "history")
+# Lower-case identifiers: valid LightGBM feature names, safe as JSON keys and env values; names that
+# start with "__" are reserved (the pruning policy's noise probes).
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -35,14 +39,21 @@ class FeatureRegistry:
             raise ValueError(f"unknown feature group {group!r}; use one of {GROUPS}")
 
         def wrap(fn: ComputeFn) -> ComputeFn:
-            if name in self._features:
-                raise ValueError(f"feature {name!r} registered twice")
-            self._features[name] = Feature(name, group, description, fn)
+            self.add(Feature(name, group, description, fn))
             return fn
 
         return wrap
 
     def add(self, feature: Feature) -> None:
+        """Register a complete definition: the report, the logs and LightGBM all rely on these fields."""
+        if not NAME_PATTERN.fullmatch(feature.name):
+            raise ValueError(f"feature name {feature.name!r} must match {NAME_PATTERN.pattern}")
+        if feature.group not in GROUPS:
+            raise ValueError(f"feature {feature.name!r}: unknown group {feature.group!r}; use one of {GROUPS}")
+        if not feature.description.strip():
+            raise ValueError(f"feature {feature.name!r} needs a description")
+        if not callable(feature.compute):
+            raise ValueError(f"feature {feature.name!r}: compute must be a function of a FeatureContext")
         if feature.name in self._features:
             raise ValueError(f"feature {feature.name!r} registered twice")
         self._features[feature.name] = feature

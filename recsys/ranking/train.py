@@ -16,9 +16,11 @@ import polars as pl
 
 from recsys.config import Settings
 from recsys.data.loaders import Dataset, load_dataset
+from recsys.features import REGISTRY
 from recsys.progress import NullProgress, Progress
 from recsys.ranking.dataset import RankerData, build_ranker_data
 from recsys.ranking.model import current_model_version, models_dir, promote
+from recsys.ranking.pruning import plan_features, record_run, train_with_pruning
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,9 @@ def lgb_params(seed: int) -> dict[str, object]:
         "objective": "lambdarank", "metric": "ndcg", "eval_at": [10], "learning_rate": 0.03,
         "num_leaves": 31, "min_data_in_leaf": 200, "feature_fraction": 0.9, "bagging_fraction": 0.9,
         "bagging_freq": 1, "lambda_l2": 1.0, "lambdarank_truncation_level": 30, "seed": seed,
-        "deterministic": True, "force_row_wise": True, "num_threads": 2, "verbosity": -1,
+        "deterministic": True, "force_row_wise": True, "verbosity": -1,
+        # One thread: on 2 shared cores, 2 OpenMP threads were 6-10x slower under load, same model.
+        "num_threads": 1,
     }
 
 
@@ -47,6 +51,7 @@ class TrainResult:
     importances: dict[str, dict[str, float]] = field(default_factory=dict)
     best_iteration: int = 0
     seconds: float = 0.0
+    pruning: dict[str, object] = field(default_factory=dict)  # the run's pruning decision (manifest block)
 
 
 def _split_users(users: list[str], seed: int, valid_share: float = 0.2) -> np.ndarray:
@@ -56,17 +61,21 @@ def _split_users(users: list[str], seed: int, valid_share: float = 0.2) -> np.nd
     return np.asarray([bucket(u) >= valid_share for u in users])
 
 
-def fit_lambdamart(data: RankerData, seed: int, num_boost_round: int = 600) -> tuple[lgb.Booster, float]:
-    """Train with early stopping on held-out users; returns the booster and its validation nDCG@10."""
+def fit_lambdamart(data: RankerData, seed: int, num_boost_round: int = 600, *,
+                   params: dict[str, object] | None = None) -> tuple[lgb.Booster, float]:
+    """Train with early stopping on held-out users; returns the booster and its validation nDCG@10.
+
+    `params` go over `lgb_params` (pruning masks features with `feature_contri`).
+    """
     is_train = _split_users(data.user_ids, seed)
     train, valid = data.take_users(is_train), data.take_users(~is_train)
     dtrain = lgb.Dataset(train.features, train.labels, group=train.groups, feature_name=data.feature_names,
                          free_raw_data=False)
     dvalid = lgb.Dataset(valid.features, valid.labels, group=valid.groups, reference=dtrain)
     evals: dict[str, dict[str, list[float]]] = {}
-    booster = lgb.train(lgb_params(seed), dtrain, num_boost_round=num_boost_round, valid_sets=[dvalid],
-                        valid_names=["valid"], callbacks=[lgb.early_stopping(50, verbose=False),
-                                                          lgb.record_evaluation(evals)])
+    booster = lgb.train({**lgb_params(seed), **(params or {})}, dtrain, num_boost_round=num_boost_round,
+                        valid_sets=[dvalid], valid_names=["valid"],
+                        callbacks=[lgb.early_stopping(50, verbose=False), lgb.record_evaluation(evals)])
     scores = evals["valid"]["ndcg@10"]
     return booster, float(scores[booster.best_iteration - 1])
 
@@ -122,24 +131,34 @@ def train_ranker(settings: Settings, data: str | Path | Dataset, *, feature_name
     progress = progress or NullProgress()
     start = time.perf_counter()
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
-    rdata = build_ranker_data(dataset.interactions, dataset.items, settings, feature_names, progress=progress)
-    booster, valid_ndcg = fit_lambdamart(rdata, settings.seed)
-    version, path = save_model(settings, booster, rdata, valid_ndcg, {"data_source": dataset.source})
+    # Feature debt control (pruning.py): features pruned by earlier runs are not even computed; the
+    # kept model is the full fit or, within tolerance, the fit without the features that earn nothing.
+    plan = plan_features(settings, REGISTRY.names, feature_names)
+    rdata = build_ranker_data(dataset.interactions, dataset.items, settings, plan.features, progress=progress)
+    pruning = train_with_pruning(settings, rdata, plan, fit=fit_lambdamart, measure=importances,
+                                 validation_users=lambda d: ~_split_users(d.user_ids, settings.seed),
+                                 registered=REGISTRY.names)
+    booster, valid_ndcg, rdata = pruning.booster, pruning.valid_ndcg, pruning.data
+    version, path = save_model(settings, booster, rdata, valid_ndcg, {
+        "data_source": dataset.source, "pruning": pruning.summary(),
+        "importances_full": pruning.fits["full"].importances})
+    record_run(settings.artifacts_dir, pruning, version)
     current = current_valid_ndcg(settings)
     if before_publish is not None:
         before_publish()  # the scheduler's last word: raises when this run must not publish
-    if force_promote or current is None or valid_ndcg >= current:
+    if force_promote or current is None or pruning.reference_ndcg >= current:
         reason = "forced" if force_promote else (
-            "first model" if current is None else f"valid nDCG@10 {valid_ndcg:.4f} >= current {current:.4f}")
+            "first model" if current is None else
+            f"valid nDCG@10 {pruning.reference_ndcg:.4f} >= current {current:.4f}")
         promote(settings.artifacts_dir, version, reason)
         promoted = True
     else:
-        reason = f"not promoted: valid nDCG@10 {valid_ndcg:.4f} < current {current:.4f}"
+        reason = f"not promoted: valid nDCG@10 {pruning.reference_ndcg:.4f} < current {current:.4f}"
         promoted = False
     log.info("event=ranker_trained model_version=%s valid_ndcg=%.4f promoted=%s reason=%r", version, valid_ndcg,
              promoted, reason)
     return TrainResult(version, path, valid_ndcg, promoted, reason, rdata.feature_names, importances(booster),
-                       booster.best_iteration, time.perf_counter() - start)
+                       booster.best_iteration, time.perf_counter() - start, pruning.summary())
 
 
 def train_ranker_job(settings: Settings, store: object, *, before_publish: Callable[[], None] | None = None
