@@ -160,7 +160,7 @@ def test_drift_from_the_api_feature_log_triggers_a_retrain_only_when_shifted(ser
     assert run.details["drift_status"] == "drift", run.details["message"]
     share = run.details["drifted_share"]
     assert share > 0.5
-    assert "from_popularity" in run.details["drifted_features"]  # cold users get popularity candidates
+    assert "item_pop" in run.details["drifted_features"]  # cold users get popularity candidates
     assert len(retrains) == 1 and retrains[0][0] == "drift" and "> threshold 0.50" in str(retrains[0][1])
     history = list_job_runs(store)
     train = [r for r in history if r["job"] == "train-ranker"]
