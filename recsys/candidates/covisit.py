@@ -16,6 +16,7 @@ from recsys.candidates.matrix import CodedInteractions, code_interactions
 from recsys.candidates.topn import top_n_per_row
 
 CHUNK_EVENTS = 4_000_000
+TOP_N_BLOCK_ENTRIES = 8_000_000  # mirrored entries pruned at once: bounds the top-n step's memory
 
 
 def covisitation(interactions: pl.DataFrame, item_index_map: pl.DataFrame, n_items: int, *,
@@ -34,7 +35,8 @@ def covisitation(interactions: pl.DataFrame, item_index_map: pl.DataFrame, n_ite
 
 
 def covisitation_coded(coded: CodedInteractions, *, window: int = 5, session_gap_seconds: int = 1800,
-                       top_n: int = 50, chunk_events: int = CHUNK_EVENTS) -> sp.csr_matrix:
+                       top_n: int = 50, chunk_events: int = CHUNK_EVENTS,
+                       block_entries: int = TOP_N_BLOCK_ENTRIES) -> sp.csr_matrix:
     """`covisitation` over an already coded log sorted by (user, timestamp, item)."""
     n_items, n = coded.n_items, coded.user.size
     if n == 0:
@@ -64,10 +66,35 @@ def covisitation_coded(coded: CodedInteractions, *, window: int = 5, session_gap
             continue
         chunk_keys, chunk_counts = unique_counts(np.concatenate(parts))
         keys, counts = _merge_counts(keys, counts, chunk_keys, chunk_counts)
-    lo, hi = np.divmod(keys.astype(np.int64), n_items)
+    return _symmetric_top_n(keys, counts, n_items, top_n, block_entries)
+
+
+def _symmetric_top_n(keys: np.ndarray, counts: np.ndarray, n_items: int, top_n: int,
+                     block_entries: int = TOP_N_BLOCK_ENTRIES) -> sp.csr_matrix:
+    """Top-n per row of the symmetric matrix whose upper triangle is (keys, counts), in row blocks.
+
+    Row r holds the pairs with lo == r (a contiguous run of the sorted keys) and those with hi == r;
+    a block of rows is mirrored and pruned at a time, so at most ~`block_entries` entries are in
+    flight instead of twice all distinct pairs.
+    """
+    lo, hi = np.divmod(keys, keys.dtype.type(n_items))
+    lo, hi = lo.astype(np.int32), hi.astype(np.int32)
     vals = counts.astype(np.float32)
-    return top_n_per_row(np.concatenate([lo, hi]), np.concatenate([hi, lo]), np.concatenate([vals, vals]),
-                         (n_items, n_items), top_n)
+    per_row = np.bincount(lo, minlength=n_items) + np.bincount(hi, minlength=n_items)
+    bounds = np.searchsorted(np.cumsum(per_row), np.arange(block_entries, int(per_row.sum()), block_entries))
+    edges = np.unique(np.concatenate([[0], bounds + 1, [n_items]]).clip(0, n_items))
+    lo_starts = np.searchsorted(lo, edges)  # keys are sorted, so lo is sorted
+    parts = []
+    for b in range(edges.size - 1):
+        r0, r1 = int(edges[b]), int(edges[b + 1])
+        a = slice(lo_starts[b], lo_starts[b + 1])
+        mirror = np.flatnonzero((hi >= r0) & (hi < r1))
+        rows = np.concatenate([lo[a], hi[mirror]]).astype(np.int64) - r0
+        cols = np.concatenate([hi[a], lo[mirror]])
+        block = top_n_per_row(rows, cols, np.concatenate([vals[a], vals[mirror]]), (r1 - r0, n_items), top_n)
+        parts.append(block)
+    return sp.vstack(parts, format="csr", dtype=np.float32) if parts else \
+        sp.csr_matrix((n_items, n_items), dtype=np.float32)
 
 
 def _merge_counts(keys: np.ndarray, counts: np.ndarray, new_keys: np.ndarray, new_counts: np.ndarray

@@ -6,6 +6,7 @@ many extra neighbours as that chunk's heaviest user has seen, never a Python loo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -13,6 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.candidates.index import ItemIndex
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -54,6 +57,7 @@ def generate_candidates(user_factors: np.ndarray, item_factors: np.ndarray, inde
             progress(rows.size)
     short = np.flatnonzero(n_primary < np.minimum(n, n_items - seen_counts))
     if short.size and index.kind != "flat":
+        log.info("event=exact_research users=%d index=%s", short.size, index.kind)
         exact = ItemIndex("flat").fit(item_factors)
         for start in range(0, short.size, chunk_size):
             _top_unseen(exact, user_factors, seen, short[start:start + chunk_size], n, out_items, out_scores,

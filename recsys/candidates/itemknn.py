@@ -18,7 +18,7 @@ from recsys.candidates.topn import top_n_per_row
 
 log = logging.getLogger(__name__)
 
-BLOCK_WORK = 20_000_000  # multiply-adds per block of item rows: bounds the block's co-occurrence entries
+BLOCK_WORK = 10_000_000  # multiply-adds per block of item rows: bounds the block's co-occurrence entries
 
 
 def itemknn(user_items: sp.csr_matrix, *, top_k: int = 50, shrink: float = 10.0, max_pairs: int | None = None,

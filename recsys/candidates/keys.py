@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def unique_sorted(keys: np.ndarray) -> np.ndarray:
-    """Sorted distinct values of `keys` (= np.unique)."""
-    ordered = np.sort(keys)
+def unique_sorted(keys: np.ndarray, *, presorted: bool = False) -> np.ndarray:
+    """Sorted distinct values of `keys` (= np.unique); `presorted` skips the sort (and its copy)."""
+    ordered = keys if presorted else np.sort(keys)
     if ordered.size < 2:
         return ordered
     first = np.empty(ordered.size, dtype=bool)

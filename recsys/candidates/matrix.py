@@ -65,11 +65,14 @@ class CodedInteractions:
 
     def to_matrix(self) -> InteractionMatrix:
         """The binary user×item CSR matrix (repeated pairs count once), canonical format."""
-        pairs = unique_sorted(self.pair_keys())
-        rows, cols = np.divmod(pairs, self.n_items)
-        indptr = np.zeros(self.n_users + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=self.n_users), out=indptr[1:])
-        mat = sp.csr_matrix((np.ones(pairs.size, dtype=np.float32), cols.astype(np.int32), indptr),
+        keys = self.pair_keys()
+        keys.sort()
+        pairs = unique_sorted(keys, presorted=True)
+        del keys
+        # Row r's pairs are the keys in [r * n_items, (r + 1) * n_items): no per-pair row array needed.
+        indptr = np.searchsorted(pairs, np.arange(self.n_users + 1, dtype=np.int64) * self.n_items)
+        pairs %= self.n_items
+        mat = sp.csr_matrix((np.ones(pairs.size, dtype=np.float32), pairs.astype(np.int32), indptr),
                             shape=(self.n_users, self.n_items))
         mat.has_canonical_format = True
         return InteractionMatrix(mat, self.user_ids, self.item_ids)

@@ -156,10 +156,12 @@ def _naive_covisit(coded, window: int, gap: int) -> Counter:  # type: ignore[no-
     return counts
 
 
-@pytest.mark.parametrize("chunk_events", [7, 1_000_000])
-def test_covisitation_coded_counts_like_a_loop_in_any_chunking(rng: np.random.Generator, chunk_events: int) -> None:
+@pytest.mark.parametrize(("chunk_events", "block_entries"), [(7, 5), (1_000_000, 1_000_000)])
+def test_covisitation_coded_counts_like_a_loop_in_any_chunking(rng: np.random.Generator, chunk_events: int,
+                                                               block_entries: int) -> None:
     coded = code_interactions(_log(rng, n_events=800))
-    got = covisitation_coded(coded, window=3, session_gap_seconds=1800, top_n=1000, chunk_events=chunk_events)
+    got = covisitation_coded(coded, window=3, session_gap_seconds=1800, top_n=1000, chunk_events=chunk_events,
+                             block_entries=block_entries)
     expected = _naive_covisit(coded, 3, 1800)
     coo = got.tocoo()
     assert dict(zip(zip(coo.row.tolist(), coo.col.tolist(), strict=True), coo.data.tolist(), strict=True)) == \
