@@ -82,7 +82,7 @@ def main() -> None:
     Path(args.json).write_text(json.dumps(out, indent=2))
     print("| index | recall of exact top-100 | wall s | CPU s |\n|---|---|---|---|")
     for r in rows:
-        print(f"| {r['index']} | {r['recall_vs_flat']:.3f} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} |")
+        print(f"| {r['index']} | {r['recall_vs_flat']:.4f} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} |")
 
 
 if __name__ == "__main__":

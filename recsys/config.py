@@ -27,8 +27,9 @@ class CandidateConfig(BaseModel):
     # FAISS index: auto = exact (flat) below `ann_min_items` items, IVF (MIPS as L2) from there on.
     index: str = Field("auto", pattern="^(auto|flat|ivf|hnsw)$")
     ann_min_items: int = Field(20_000, ge=1)
-    # IVF lists probed per query: recall of the exact top-100 on 100k users × 50k items was 0.95 at 32.
-    ivf_nprobe: int = Field(32, ge=1)
+    # IVF lists probed per query (of 4·sqrt(items)): on 100k users × 50k items the candidate lists
+    # matched the exact ones at 0.9997 (64), 0.972 (32), 0.90 (16); 64 is 2.3x faster than exact.
+    ivf_nprobe: int = Field(64, ge=1)
     # Item-kNN work cap (sum of squared capped history lengths); above it a seeded user sample is used.
     itemknn_max_pairs: int = Field(400_000_000, ge=1)
     # Weight of the item-kNN source blended into the ALS scores (0 disables it).

@@ -6,7 +6,8 @@ the largest item norm, and each query a 0. Then |q - y'|^2 = |q|^2 + M^2 - 2 q.y
 the inner-product order; the returned scores are recomputed as exact inner products. ALS item
 norms span two orders of magnitude (popular items are long vectors): clustering them by inner product
 piles the long vectors into a few lists, while the L2 form keeps lists balanced. Measured on 100k
-users × 50k items: recall of the exact top-100 0.95 at nprobe 32 (vs 0.79 for IVF on inner product).
+users × 50k items (benchmarks/ann_recall.py): the unseen top-100 matched the exact lists at 0.972 with
+nprobe 32 (IVF on raw inner products: 0.80) and at 0.9997 with nprobe 64.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def resolve_kind(kind: str, n_items: int, ann_min_items: int) -> str:
 class ItemIndex:
     """Maximum inner product search over item factors. `kind`: flat | ivf | hnsw."""
 
-    def __init__(self, kind: str = "flat", *, nprobe: int = 32, hnsw_m: int = 32, ef_search: int = 256,
+    def __init__(self, kind: str = "flat", *, nprobe: int = 64, hnsw_m: int = 32, ef_search: int = 256,
                  seed: int = 42) -> None:
         if kind not in ("flat", "ivf", "hnsw"):
             raise ConfigError(f"unknown index kind {kind!r}: use flat, ivf or hnsw")
