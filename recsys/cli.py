@@ -178,7 +178,7 @@ def refresh(
     item_col: Annotated[str, typer.Option(help="Column holding the item id")] = "item_id",
     time_col: Annotated[str, typer.Option(help="Column holding the timestamp")] = "timestamp",
     factors: Annotated[int | None, typer.Option(help="ALS factors (env RECSYS_ALS__FACTORS)")] = None,
-    index: Annotated[str | None, typer.Option(help="FAISS index: flat | ivf | hnsw")] = None,
+    index: Annotated[str | None, typer.Option(help="FAISS index: auto | flat | ivf | hnsw")] = None,
 ) -> None:
     """Train ALS, build the FAISS index, publish 100 candidates per user (atomic version swap)."""
     from recsys.data.loaders import ColumnMap

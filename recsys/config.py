@@ -24,7 +24,14 @@ class CandidateConfig(BaseModel):
     """How the per-user candidate lists are generated."""
 
     n_candidates: int = Field(100, ge=1, le=1000)
-    index: str = Field("flat", pattern="^(flat|ivf|hnsw)$")
+    # FAISS index: auto = exact (flat) below `ann_min_items` items, IVF (MIPS as L2) from there on.
+    index: str = Field("auto", pattern="^(auto|flat|ivf|hnsw)$")
+    ann_min_items: int = Field(20_000, ge=1)
+    # IVF lists probed per query (of 4·sqrt(items)): on 100k users × 50k items the candidate lists
+    # matched the exact ones at 0.9997 (64), 0.972 (32), 0.90 (16); 64 is 2.3x faster than exact.
+    ivf_nprobe: int = Field(64, ge=1)
+    # Item-kNN work cap (sum of squared capped history lengths); above it a seeded user sample is used.
+    itemknn_max_pairs: int = Field(400_000_000, ge=1)
     # Weight of the item-kNN source blended into the ALS scores (0 disables it).
     itemknn_weight: float = Field(0.0, ge=0.0)
     # Session neighbours (co-visitation + item-kNN) added to the cached list at request time.

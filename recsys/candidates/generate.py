@@ -6,6 +6,7 @@ many extra neighbours as that chunk's heaviest user has seen, never a Python loo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -13,6 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.candidates.index import ItemIndex
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -31,9 +34,17 @@ class CandidateLists:
 def generate_candidates(user_factors: np.ndarray, item_factors: np.ndarray, index: ItemIndex,
                         seen: sp.csr_matrix, popular: np.ndarray, n: int = 100, *, chunk_size: int = 4096,
                         progress: Callable[[int], None] | None = None) -> CandidateLists:
-    """Top-`n` unseen items per user by ALS score; rows short of `n` are filled by popularity."""
+    """Top-`n` unseen items per user by ALS score; rows short of `n` are filled by popularity.
+
+    With an approximate index a heavy user's probed lists can hold fewer than `n` unseen items:
+    those rows are searched again exactly, so only a catalogue the user has nearly exhausted ends
+    in popularity fill.
+    """
     n_users, n_items = seen.shape
     n = min(n, n_items)
+    if not seen.has_sorted_indices:
+        seen = seen.copy()
+        seen.sort_indices()
     out_items = np.full((n_users, n), -1, dtype=np.int64)
     out_scores = np.zeros((n_users, n), dtype=np.float32)
     n_primary = np.zeros(n_users, dtype=np.int32)
@@ -41,27 +52,50 @@ def generate_candidates(user_factors: np.ndarray, item_factors: np.ndarray, inde
     order = np.argsort(seen_counts, kind="stable")
     for start in range(0, n_users, chunk_size):
         rows = order[start:start + chunk_size]
-        k = min(n_items, n + int(seen_counts[rows].max()))
-        ids, scores = index.search(user_factors[rows], k)
-        # Mask seen items: key (row, item) pairs and test membership in one sorted pass.
-        sub = seen[rows]
-        seen_keys = np.repeat(np.arange(rows.size, dtype=np.int64), np.diff(sub.indptr)) * n_items + sub.indices
-        cand_keys = np.arange(rows.size, dtype=np.int64)[:, None] * n_items + np.where(ids < 0, 0, ids)
-        masked = np.isin(cand_keys, seen_keys) | (ids < 0)
-        pick = np.argsort(masked, axis=1, kind="stable")[:, :n]
-        chosen = np.take_along_axis(ids, pick, axis=1)
-        chosen_scores = np.take_along_axis(scores, pick, axis=1)
-        valid = ~np.take_along_axis(masked, pick, axis=1)
-        out_items[rows] = np.where(valid, chosen, -1)
-        out_scores[rows] = np.where(valid, chosen_scores, 0.0)
-        n_primary[rows] = valid.sum(axis=1)
+        _top_unseen(index, user_factors, seen, rows, n, out_items, out_scores, n_primary)
         if progress is not None:
             progress(rows.size)
+    short = np.flatnonzero(n_primary < np.minimum(n, n_items - seen_counts))
+    if short.size and index.kind != "flat":
+        log.info("event=exact_research users=%d index=%s", short.size, index.kind)
+        exact = ItemIndex("flat").fit(item_factors)
+        for start in range(0, short.size, chunk_size):
+            _top_unseen(exact, user_factors, seen, short[start:start + chunk_size], n, out_items, out_scores,
+                        n_primary)
     short = np.flatnonzero(n_primary < n)
     for u in short:
         _fill_from_popularity(u, out_items, out_scores, seen, popular, user_factors, item_factors, n_primary)
     # The store keeps float16 scores: quantise here so offline features equal the served ones exactly.
     return CandidateLists(out_items, out_scores.astype(np.float16).astype(np.float32), n_primary)
+
+
+def _top_unseen(index: ItemIndex, user_factors: np.ndarray, seen: sp.csr_matrix, rows: np.ndarray, n: int,
+                out_items: np.ndarray, out_scores: np.ndarray, n_primary: np.ndarray) -> None:
+    """Search `rows` for n + (most seen in the chunk) items, drop seen ones, keep the first `n`."""
+    n_items = seen.shape[1]
+    seen_counts = seen.indptr[rows + 1] - seen.indptr[rows]
+    k = min(n_items, n + int(seen_counts.max()))
+    ids, scores = index.search(user_factors[rows], k)
+    # Mask seen items: key (row, item) pairs; the seen keys are sorted (row-major, sorted indices),
+    # so one binary search per candidate tests membership.
+    sub = seen[rows]
+    seen_keys = np.repeat(np.arange(rows.size, dtype=np.int64), np.diff(sub.indptr)) * n_items + sub.indices
+    cand_keys = np.arange(rows.size, dtype=np.int64)[:, None] * n_items + np.where(ids < 0, 0, ids)
+    if seen_keys.size:
+        pos = np.minimum(np.searchsorted(seen_keys, cand_keys), seen_keys.size - 1)
+        masked = (seen_keys[pos] == cand_keys) | (ids < 0)
+    else:
+        masked = ids < 0
+    pick = np.argsort(masked, axis=1, kind="stable")[:, :n]
+    chosen = np.take_along_axis(ids, pick, axis=1)
+    chosen_scores = np.take_along_axis(scores, pick, axis=1)
+    valid = ~np.take_along_axis(masked, pick, axis=1)
+    width = pick.shape[1]
+    out_items[rows] = -1
+    out_scores[rows] = 0.0
+    out_items[rows, :width] = np.where(valid, chosen, -1)
+    out_scores[rows, :width] = np.where(valid, chosen_scores, 0.0)
+    n_primary[rows] = valid.sum(axis=1)
 
 
 def _fill_from_popularity(u: int, items: np.ndarray, scores: np.ndarray, seen: sp.csr_matrix,
@@ -78,23 +112,36 @@ def _fill_from_popularity(u: int, items: np.ndarray, scores: np.ndarray, seen: s
         scores[u, have:have + idx.size] = item_factors[idx] @ user_factors[u]
 
 
-def encode_rows(lists: CandidateLists) -> list[bytes]:
-    """Encode every user's list at once; irregular rows (fewer than n) go through the scalar codec."""
+def encode_rows(lists: CandidateLists, start: int = 0, stop: int | None = None, *,
+                wide: bool | None = None) -> list[bytes]:
+    """Encode users start..stop at once; irregular rows (fewer than n) go through the scalar codec.
+
+    `wide` (u32 indices) defaults to whether any item index of the whole list needs it, so a user's
+    blob does not depend on which slice it was encoded in.
+    """
     from recsys.store.codec import encode_candidates
 
-    n_users, n = lists.items.shape
-    wide = lists.items.max(initial=0) >= 65535
+    stop = lists.items.shape[0] if stop is None else stop
+    if wide is None:
+        wide = needs_wide(lists)
+    items, scores, n_prim = lists.items[start:stop], lists.scores[start:stop], lists.n_primary[start:stop]
+    n_users, n = items.shape
     header = np.zeros((n_users, 6), dtype=np.uint8)
     header[:, 0] = 0xC1
     header[:, 1] = 1 if wide else 0
     header[:, 2:4] = np.frombuffer(np.full(n_users, n, dtype="<u2").tobytes(), dtype=np.uint8).reshape(-1, 2)
-    header[:, 4:6] = np.frombuffer(lists.n_primary.astype("<u2").tobytes(), dtype=np.uint8).reshape(-1, 2)
-    idx = np.where(lists.items < 0, 0, lists.items).astype("<u4" if wide else "<u2")
+    header[:, 4:6] = np.frombuffer(n_prim.astype("<u2").tobytes(), dtype=np.uint8).reshape(-1, 2)
+    idx = np.where(items < 0, 0, items).astype("<u4" if wide else "<u2")
     body = np.concatenate([header, idx.view(np.uint8).reshape(n_users, -1),
-                           lists.scores.astype("<f2").view(np.uint8).reshape(n_users, -1)], axis=1)
-    complete = (lists.items >= 0).all(axis=1)
+                           scores.astype("<f2").view(np.uint8).reshape(n_users, -1)], axis=1)
+    complete = (items >= 0).all(axis=1)
     out = [row.tobytes() for row in body]
     for u in np.flatnonzero(~complete):
-        items, scores, primary = lists.row(int(u))
-        out[u] = encode_candidates(items, scores, min(primary, items.size))
+        row_items, row_scores, primary = lists.row(int(u) + start)
+        out[u] = encode_candidates(row_items, row_scores, min(primary, row_items.size))
     return out
+
+
+def needs_wide(lists: CandidateLists) -> bool:
+    """Whether the list's item indices need u32 in the candidate codec."""
+    return bool(lists.items.max(initial=0) >= 65535)

@@ -1,41 +1,70 @@
 """Item-kNN: cosine similarity between items' user sets, top-k neighbours per item (sparse).
 
-Each user's history is capped at its last `max_history` items so the cost stays linear in users
-(sum of squared history lengths), and item rows are processed in blocks to bound memory.
+Cost is the sum over users of their squared history length: the caller caps each history (recent
+items only), and above `max_pairs` the similarities are estimated from a seeded random sample of
+users whose work fits the budget, so the cost stops growing with the user count. Blocks of item
+rows are multiplied sparse × sparse with bounded work per block; nothing of size items × items is
+ever dense.
 """
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.candidates.topn import top_n_per_row
 
-def itemknn(user_items: sp.csr_matrix, *, top_k: int = 50, shrink: float = 10.0) -> sp.csr_matrix:
-    """Item × item cosine similarity (with shrinkage), keeping each row's `top_k` neighbours."""
-    x = user_items.tocsc().astype(np.float32)
+log = logging.getLogger(__name__)
+
+BLOCK_WORK = 10_000_000  # multiply-adds per block of item rows: bounds the block's co-occurrence entries
+
+
+def itemknn(user_items: sp.csr_matrix, *, top_k: int = 50, shrink: float = 10.0, max_pairs: int | None = None,
+            seed: int = 42) -> sp.csr_matrix:
+    """Item × item cosine similarity (with shrinkage), keeping each row's `top_k` neighbours.
+
+    Ties go to the lower item index. `max_pairs` caps the work (sum of squared history lengths).
+    """
+    x = user_items.tocsr().astype(np.float32, copy=True)
     x.data[:] = 1.0
-    norms = np.sqrt(np.asarray(x.sum(axis=0)).ravel())
-    xt = x.T.tocsr()
     n_items = x.shape[1]
-    block = max(64, min(4096, int(3e7 // max(n_items, 1))))  # ~120 MB of dense similarities per block
-    rows, cols, vals = [], [], []
-    for start in range(0, n_items, block):
-        stop = min(start + block, n_items)
-        co = (xt[start:stop] @ x).toarray()  # co-occurrence counts, block × items
-        denom = np.outer(norms[start:stop], norms) + shrink
-        sim = np.divide(co, denom, out=np.zeros_like(co), where=denom > 0)
-        sim[np.arange(stop - start), np.arange(start, stop)] = 0.0  # no self-similarity
-        k = min(top_k, n_items - 1)
-        if k <= 0:
-            continue
-        top = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-        top_vals = np.take_along_axis(sim, top, axis=1)
-        keep = top_vals > 0
-        r = np.repeat(np.arange(start, stop), k).reshape(-1, k)
-        rows.append(r[keep])
-        cols.append(top[keep])
-        vals.append(top_vals[keep])
-    if not rows:
+    k = min(top_k, n_items - 1)
+    if k <= 0 or x.nnz == 0:
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)
+    x = _sample_users(x, max_pairs, seed)
+    lengths = np.diff(x.indptr).astype(np.float64)
+    norms = np.sqrt(np.asarray(x.sum(axis=0), dtype=np.float32).ravel())
+    xt = x.T.tocsr()
+    work = np.cumsum(xt @ lengths)  # multiply-adds of each item row's product, cumulated
+    rows, cols, vals = [], [], []
+    start = 0
+    while start < n_items:
+        stop = int(np.searchsorted(work, (work[start - 1] if start else 0.0) + BLOCK_WORK, side="right"))
+        stop = min(max(stop, start + 1), n_items)
+        co = xt[start:stop] @ x
+        r = np.repeat(np.arange(stop - start), np.diff(co.indptr))
+        c = co.indices
+        sim = co.data / (norms[start:stop][r] * norms[c] + np.float32(shrink))
+        keep = (c != r + start) & (sim > 0)  # no self-similarity
+        top = top_n_per_row(r[keep], c[keep], sim[keep], (stop - start, n_items), k).tocoo()
+        rows.append(top.row.astype(np.int64) + start)
+        cols.append(top.col)
+        vals.append(top.data)
+        start = stop
     return sp.csr_matrix((np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
                          shape=(n_items, n_items))
+
+
+def _sample_users(x: sp.csr_matrix, max_pairs: int | None, seed: int) -> sp.csr_matrix:
+    """All users when their work fits `max_pairs`, else a seeded random subset that fits (rows kept in order)."""
+    lengths = np.diff(x.indptr).astype(np.int64)
+    total = int((lengths * lengths).sum())
+    if max_pairs is None or total <= max_pairs:
+        return x
+    perm = np.random.default_rng(seed).permutation(x.shape[0])
+    fits = int(np.searchsorted(np.cumsum(lengths[perm] ** 2), max_pairs, side="right"))
+    chosen = np.sort(perm[:max(fits, 1)])
+    log.info("event=itemknn_sampled users=%d of=%d pairs=%d budget=%d", chosen.size, x.shape[0], total, max_pairs)
+    return x[chosen]

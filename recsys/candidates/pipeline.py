@@ -7,7 +7,6 @@ candidates for the same data.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,14 +15,21 @@ import scipy.sparse as sp
 
 from recsys.bundle import ItemBundle
 from recsys.candidates.als import ALSModel
-from recsys.candidates.covisit import covisitation
+from recsys.candidates.covisit import covisitation_coded
 from recsys.candidates.generate import CandidateLists, generate_candidates
-from recsys.candidates.index import ItemIndex
+from recsys.candidates.index import ItemIndex, resolve_kind
 from recsys.candidates.itemknn import itemknn
-from recsys.candidates.matrix import InteractionMatrix, build_matrix, recent_histories
-from recsys.candidates.popularity import popular_order, popularity_counts
+from recsys.candidates.matrix import (
+    CodedInteractions,
+    Histories,
+    InteractionMatrix,
+    code_interactions,
+    recent_histories_coded,
+)
+from recsys.candidates.popularity import popular_order, popularity_counts_coded
 from recsys.config import ALSConfig, CandidateConfig
 from recsys.progress import NullProgress, Progress
+from recsys.timing import Stopwatch
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +42,9 @@ class CandidateArtifacts:
     als: ALSModel
     bundle: ItemBundle
     lists: CandidateLists
-    histories: list[np.ndarray]
-    timings: dict[str, float] = field(default_factory=dict)
-
-
-def _history_matrix(histories: list[np.ndarray], n_items: int) -> sp.csr_matrix:
-    """Users × items from capped recent histories: bounds item-kNN cost for heavy users."""
-    lengths = np.fromiter((h.size for h in histories), dtype=np.int64, count=len(histories))
-    indptr = np.concatenate([[0], np.cumsum(lengths)])
-    indices = np.concatenate(histories) if histories else np.zeros(0, dtype=np.int64)
-    return sp.csr_matrix((np.ones(indices.size, dtype=np.float32), indices, indptr),
-                         shape=(len(histories), n_items))
+    histories: Histories  # histories[u]: user u's recent item indices, oldest first
+    timings: dict[str, float] = field(default_factory=dict)  # wall seconds per stage
+    cpu_timings: dict[str, float] = field(default_factory=dict)  # CPU seconds (all threads) per stage
 
 
 def category_matrix(items: pl.DataFrame | None, item_ids: np.ndarray) -> tuple[sp.csr_matrix, list[str]]:
@@ -72,38 +70,49 @@ def build_candidates(interactions: pl.DataFrame, items: pl.DataFrame | None, *, 
                      als_config: ALSConfig, candidate_config: CandidateConfig,
                      progress: Progress | None = None) -> CandidateArtifacts:
     """Fit ALS on `interactions`, index item factors, and generate every user's top-N."""
+    watch = Stopwatch("candidates")
+    with watch.stage("code"):
+        coded = code_interactions(interactions)
+    return build_candidates_coded(coded, items, version=version, als_config=als_config,
+                                  candidate_config=candidate_config, progress=progress, watch=watch)
+
+
+def build_candidates_coded(coded: CodedInteractions, items: pl.DataFrame | None, *, version: str,
+                           als_config: ALSConfig, candidate_config: CandidateConfig,
+                           progress: Progress | None = None, watch: Stopwatch | None = None) -> CandidateArtifacts:
+    """`build_candidates` from an already coded log: lets a caller drop the string frame first (~3 GB at 1M users)."""
     progress = progress or NullProgress()
-    timings: dict[str, float] = {}
-    t = time.perf_counter()
-    matrix = build_matrix(interactions)
-    item_map = pl.DataFrame({"item_id": matrix.item_ids, "_i": np.arange(matrix.n_items, dtype=np.int32)})
-    timings["matrix"] = time.perf_counter() - t
+    watch = watch or Stopwatch("candidates")
+    with watch.stage("matrix"):
+        matrix = coded.to_matrix()
 
-    t = time.perf_counter()
-    tick = progress.stage("ALS fit", 1)
-    als = ALSModel(als_config).fit(matrix.matrix)
-    tick(1)
-    timings["als"] = time.perf_counter() - t
+    with watch.stage("als"):
+        tick = progress.stage("ALS fit", 1)
+        als = ALSModel(als_config).fit(matrix.matrix)
+        tick(1)
 
-    t = time.perf_counter()
-    index = ItemIndex(candidate_config.index, seed=als_config.random_state).fit(als.item_factors_)
-    all_time, recent = popularity_counts(interactions, item_map, matrix.n_items,
-                                         recent_days=candidate_config.recent_window_days)
-    popular = popular_order(all_time)
-    lists = generate_candidates(als.user_factors_, als.item_factors_, index, matrix.matrix, popular,
-                                candidate_config.n_candidates,
-                                progress=progress.stage("FAISS top-N", matrix.n_users))
-    timings["faiss"] = time.perf_counter() - t
+    with watch.stage("faiss"):
+        kind = resolve_kind(candidate_config.index, matrix.n_items, candidate_config.ann_min_items)
+        index = ItemIndex(kind, nprobe=candidate_config.ivf_nprobe, seed=als_config.random_state)
+        index.fit(als.item_factors_)
+        all_time, recent = popularity_counts_coded(coded, matrix.matrix,
+                                                   recent_days=candidate_config.recent_window_days)
+        popular = popular_order(all_time)
+        lists = generate_candidates(als.user_factors_, als.item_factors_, index, matrix.matrix, popular,
+                                    candidate_config.n_candidates,
+                                    progress=progress.stage("FAISS top-N", matrix.n_users))
 
-    t = time.perf_counter()
-    covisit = covisitation(interactions, item_map, matrix.n_items, window=candidate_config.covisit_window,
-                           top_n=candidate_config.covisit_neighbours)
-    categories, names = category_matrix(items, matrix.item_ids)
-    histories = recent_histories(interactions, matrix.user_ids, item_map, HISTORY_LIMIT)
-    knn = itemknn(_history_matrix(histories, matrix.n_items), top_k=candidate_config.covisit_neighbours)
-    bundle = ItemBundle(version, matrix.item_ids.tolist(), als.item_factors_, all_time, recent, covisit, knn,
-                        categories, names, index)
-    timings["bundle"] = time.perf_counter() - t
-    log.info("event=candidates_built users=%d items=%d %s", matrix.n_users, matrix.n_items,
-             " ".join(f"{k}_s={v:.2f}" for k, v in timings.items()))
-    return CandidateArtifacts(matrix, als, bundle, lists, histories, timings)
+    with watch.stage("covisit"):
+        covisit = covisitation_coded(coded, window=candidate_config.covisit_window,
+                                     top_n=candidate_config.covisit_neighbours)
+    with watch.stage("itemknn"):
+        histories = recent_histories_coded(coded, HISTORY_LIMIT)
+        knn = itemknn(histories.to_csr(matrix.n_items), top_k=candidate_config.covisit_neighbours,
+                      max_pairs=candidate_config.itemknn_max_pairs, seed=als_config.random_state)
+    with watch.stage("bundle"):
+        categories, names = category_matrix(items, matrix.item_ids)
+        bundle = ItemBundle(version, matrix.item_ids.tolist(), als.item_factors_, all_time, recent, covisit, knn,
+                            categories, names, index)
+    log.info("event=candidates_built users=%d items=%d index=%s %s", matrix.n_users, matrix.n_items, kind,
+             " ".join(f"{k}_s={v:.2f}" for k, v in watch.wall.items()))
+    return CandidateArtifacts(matrix, als, bundle, lists, histories, watch.wall, watch.cpu)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import scipy.sparse as sp
+
+from recsys.candidates.matrix import CodedInteractions
 
 
 def popularity_counts(interactions: pl.DataFrame, item_index_map: pl.DataFrame, n_items: int,
@@ -23,3 +26,15 @@ def popularity_counts(interactions: pl.DataFrame, item_index_map: pl.DataFrame, 
 def popular_order(all_time: np.ndarray) -> np.ndarray:
     """Item indices by descending popularity, ties broken by index (deterministic)."""
     return np.lexsort((np.arange(all_time.size), -all_time))
+
+
+def popularity_counts_coded(coded: CodedInteractions, matrix: sp.csr_matrix, *, recent_days: float
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """`popularity_counts` from the coded log: distinct users per item are the matrix's column counts."""
+    n_items = coded.n_items
+    all_time = np.bincount(matrix.indices, minlength=n_items).astype(np.float32)
+    if coded.timestamp.size == 0:
+        return all_time, np.zeros(n_items, dtype=np.float32)
+    end = int(coded.timestamp.max())
+    recent_items = coded.item[coded.timestamp >= end - int(recent_days * 86400)]
+    return all_time, np.bincount(recent_items, minlength=n_items).astype(np.float32)

@@ -9,6 +9,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import polars as pl
 
 from recsys.errors import DataValidationError
@@ -145,13 +146,34 @@ def validate_interactions(df: pl.DataFrame, path: str, *, now: float | None = No
         "weight": weight.alias("weight"),
     })
     before = out.height
-    out = out.unique(maintain_order=True)
+    out = drop_exact_duplicates(out)
     report.duplicates_dropped = before - out.height
     if report.duplicates_dropped:
         report.notes.append(f"dropped {report.duplicates_dropped} exact duplicate rows from {path}")
         log.warning("event=duplicates_dropped file=%s rows=%d", path, report.duplicates_dropped)
     report.rows_out = out.height
     return out, report
+
+
+def drop_exact_duplicates(df: pl.DataFrame) -> pl.DataFrame:
+    """`df.unique(maintain_order=True)` (first occurrences, input order) at a fraction of the cost.
+
+    Why: hashing whole rows of strings in a hash table took ~2 min and ~12 GB for 50M rows. Rows whose
+    64-bit row hash is unique cannot be duplicates; only rows sharing a hash (true duplicates, or a
+    rare collision) are compared exactly, so the result is exact.
+    """
+    if df.height < 2:
+        return df
+    hashes = df.hash_rows(seed=0).to_numpy()
+    ordered = np.sort(hashes)
+    shared = ordered[1:][ordered[1:] == ordered[:-1]]
+    if shared.size == 0:
+        return df
+    suspects = np.flatnonzero(np.isin(hashes, shared))
+    first = df[suspects].select(pl.struct(pl.all()).is_first_distinct()).to_series().to_numpy()
+    keep = np.ones(df.height, dtype=bool)
+    keep[suspects[~first]] = False
+    return df.filter(pl.Series(keep))
 
 
 def validate_items(df: pl.DataFrame, path: str) -> pl.DataFrame:
