@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,6 +36,11 @@ def create_app(settings: Settings | None = None, store: CandidateStore | None = 
         if background_reload:
             service.start_background_reload()
         app.state.service = service
+        # Everything loaded so far (libraries, bundle, model) lives as long as the process: move it out
+        # of the collector's reach, so a full collection triggered by request garbage does not walk
+        # millions of long-lived objects (measured: 100-250 ms stalls at p99 under load).
+        gc.collect()
+        gc.freeze()
         metrics.service.attach(service)
         log.info("event=api_started store=%s candidates_version=%s", settings.store_url,
                  service.state.candidates_version)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recsys.features.context import SOURCE_POPULAR, SOURCE_SESSION, FeatureContext
+from recsys.features.context import KNN_HISTORY, SOURCE_POPULAR, SOURCE_SESSION, FeatureContext
 from recsys.features.registry import REGISTRY
 
 register = REGISTRY.register
@@ -163,14 +163,14 @@ def session_seconds_since_last(ctx: FeatureContext) -> np.ndarray:
 
 
 # ---- history --------------------------------------------------------------------------------
-@register("history_knn", "history", "Sum of item-kNN similarities between candidate and the user's history")
+@register("history_knn", "history", "Sum of item-kNN similarities between candidate and the user's last 50 items")
 def history_knn(ctx: FeatureContext) -> np.ndarray:
     return ctx.knn_history
 
 
-@register("history_knn_norm", "history", "history_knn divided by history length (taste density)")
+@register("history_knn_norm", "history", "history_knn divided by the number of history items it used")
 def history_knn_norm(ctx: FeatureContext) -> np.ndarray:
-    return ctx.knn_history / max(ctx.history.size, 1)
+    return ctx.knn_history / max(min(ctx.history.size, KNN_HISTORY), 1)
 
 
 @register("history_covisit_recent", "history", "log(1 + co-visitation with the user's last 10 history items)")

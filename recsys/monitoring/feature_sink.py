@@ -31,6 +31,7 @@ from recsys.store import CandidateStore
 log = logging.getLogger(__name__)
 
 _ERROR_LOG_INTERVAL_S = 60.0
+FLUSH_INTERVAL_S = 0.25  # the writer writes at least this often when rows are waiting
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class FeatureLogSink:
         self._cond = threading.Condition()
         self._pending: deque[_Entry] = deque()
         self._pending_rows = 0
+        self._flushing = 0  # callers waiting in flush(): the writer writes at once
         self._in_flight = 0
         self._closing = False
         self._closed = threading.Event()  # wakes a back-off early only on close, not on every new row
@@ -111,7 +113,11 @@ class FeatureLogSink:
                     return
                 self._pending.append(_Entry(time.time(), model_version, user_id, names, rows))
                 self._pending_rows += int(keep.size)
-                self._cond.notify()
+                # Wake the writer only for a full batch; otherwise it wakes on its own every
+                # FLUSH_INTERVAL_S. Waking it per request cost a thread switch (and GIL hand-offs)
+                # on every request, which under load stalled serving for hundreds of milliseconds.
+                if self._pending_rows >= self.batch_rows:
+                    self._cond.notify()
         except Exception:
             with self._cond:
                 self._counts["sink_errors"] += 1
@@ -131,10 +137,15 @@ class FeatureLogSink:
     def _write_loop(self) -> None:
         while True:
             with self._cond:
-                while not self._pending and not self._closing:
-                    self._cond.wait()
+                while not self._closing and not self._flushing and self._pending_rows < self.batch_rows:
+                    if not self._cond.wait(FLUSH_INTERVAL_S) and self._pending:
+                        break  # interval elapsed: write what there is
                 if not self._pending:
-                    return
+                    if self._closing:
+                        return
+                    if self._flushing:  # nothing to write for a waiting flush(): don't spin
+                        self._cond.wait(FLUSH_INTERVAL_S)
+                    continue
                 batch = self._take_batch()
             n = sum(e.rows.shape[0] for e in batch)
             failed = False
@@ -168,6 +179,16 @@ class FeatureLogSink:
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every queued row is written (or failed); False on timeout."""
         deadline = time.monotonic() + timeout
+        with self._cond:
+            self._flushing += 1
+            self._cond.notify_all()  # the writer may be waiting out its interval
+        try:
+            return self._wait_drained(deadline)
+        finally:
+            with self._cond:
+                self._flushing -= 1
+
+    def _wait_drained(self, deadline: float) -> bool:
         with self._cond:
             while self._pending or self._in_flight:
                 left = deadline - time.monotonic()
