@@ -126,7 +126,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="recsys-latency-"))
     ns = f"bench{os.getpid()}"
     env = {**os.environ, "RECSYS_ARTIFACTS_DIR": str(work / "artifacts"), "RECSYS_STORE_URL": args.store,
-           "RECSYS_LOG_LEVEL": "WARNING", "RECSYS_RELOAD_INTERVAL_SECONDS": os.environ.get("RECSYS_RELOAD_INTERVAL_SECONDS", "5"),
+           "RECSYS_LOG_LEVEL": "WARNING",
+           "RECSYS_RELOAD_INTERVAL_SECONDS": os.environ.get("RECSYS_RELOAD_INTERVAL_SECONDS", "5"),
            "RECSYS_STORE_NAMESPACE": ns}
     prepare(args.data, env)
     from recsys.data.loaders import load_dataset
