@@ -53,7 +53,8 @@ def ranking_data(seed: int = 0, users: int = 500, per_user: int = 30) -> RankerD
 
 # Pinned tree settings: these tests are about the pruning policy on known data, not about the
 # production LightGBM tuning (which regularises harder for a few hundred validation users).
-PINNED: dict[str, object] = {"num_threads": 1, "min_data_in_leaf": 50, "learning_rate": 0.05,
+PINNED: dict[str, object] = {"num_threads": 1, "min_data_in_leaf": 50, "learning_rate": 0.05, "num_leaves": 31,
+                             "feature_fraction": 0.9, "bagging_fraction": 0.9, "bagging_freq": 1, "lambda_l2": 1.0,
                              "lambdarank_truncation_level": 20}
 
 
