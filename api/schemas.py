@@ -89,6 +89,7 @@ class SimilarItemsResponse(BaseModel):
 class EventsAccepted(BaseModel):
     accepted: int
     users: int
+    buffered: int = Field(0, description="events kept in memory because the store is down; written when it returns")
 
 
 class Health(BaseModel):

@@ -150,6 +150,8 @@ class Settings(BaseSettings):
     version_grace_seconds: int = Field(3600, ge=0, description="How long superseded versions stay readable")
     session_ttl_seconds: int = Field(1800, ge=1)
     session_max_events: int = Field(50, ge=1, le=1000)
+    # Session events kept in memory while the store is down, written when it returns (per process).
+    event_buffer_max_events: int = Field(100_000, ge=0)
     publish_batch_size: int = Field(2000, ge=1)
     store_breaker_cooldown_seconds: float = Field(
         1.0, ge=0.0, description="After a store connection failure, fail store calls at once for this long, "

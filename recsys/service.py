@@ -18,6 +18,7 @@ import numpy as np
 from recsys.bundle import ItemBundle, bundles_dir
 from recsys.config import Settings
 from recsys.errors import ArtifactError, RecsysError, StoreUnavailableError
+from recsys.event_buffer import EventBuffer
 from recsys.features import REGISTRY, ItemSide
 from recsys.features.context import SOURCE_ALS, make_context
 from recsys.ranking.model import RankerModel, current_model_version, models_dir
@@ -77,6 +78,9 @@ class RecommendationService:
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.events = EventBuffer(store, max_events=settings.event_buffer_max_events,
+                                  session_max_events=settings.session_max_events,
+                                  session_ttl_seconds=settings.session_ttl_seconds)
 
     # ---- loading --------------------------------------------------------------------------
     @property
@@ -132,6 +136,8 @@ class RecommendationService:
             while not self._stop.wait(self.settings.reload_interval_seconds):
                 try:
                     self.reload()
+                    if self.events.pending:
+                        self.events.flush()  # events buffered during a store outage
                 except Exception:  # never let the poller die
                     log.exception("event=reload_failed")
 

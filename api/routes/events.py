@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 from pydantic import Field
 
-from api.deps import MetricsDep, ServiceDep, SettingsDep
+from api.deps import MetricsDep, ServiceDep
 from api.errors import error_responses
 from api.schemas import MAX_EVENTS_PER_BATCH, Event, EventsAccepted
+from recsys.errors import StoreUnavailableError
 from recsys.store import SessionEvent
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -21,10 +22,11 @@ EventBatch = Annotated[list[Event], Field(min_length=1, max_length=MAX_EVENTS_PE
 @router.post("/events", response_model=EventsAccepted, status_code=202,
              responses=error_responses(413, 422, 503))
 def post_events(body: Annotated[Event | EventBatch, Body(description="one event or an array of up to 100")],
-                service: ServiceDep, settings: SettingsDep, metrics: MetricsDep) -> EventsAccepted:
+                service: ServiceDep, metrics: MetricsDep) -> EventsAccepted:
     """Append events to each user's session (capped length, TTL refreshed on activity).
 
-    503 with Retry-After when the store is down: events are not buffered, the client retries.
+    While the store is down, events are kept in memory (bounded) and written when it returns
+    (`buffered` in the response); 503 with Retry-After only when that buffer is full.
     """
     events = body if isinstance(body, list) else [body]
     now = time.time()
@@ -32,8 +34,10 @@ def post_events(body: Annotated[Event | EventBatch, Body(description="one event 
     for e in events:
         by_user.setdefault(e.user_id, []).append(
             SessionEvent(e.item_id, e.event, e.timestamp if e.timestamp is not None else now))
+    before = service.events.pending
     for user_id, user_events in by_user.items():
-        service.store.append_session(user_id, user_events, max_events=settings.session_max_events,
-                                     ttl_seconds=settings.session_ttl_seconds)
+        if not service.events.append(user_id, user_events):
+            raise StoreUnavailableError("the store is unavailable and the in-memory event buffer is full")
     metrics.events.inc(len(events))
-    return EventsAccepted(accepted=len(events), users=len(by_user))
+    return EventsAccepted(accepted=len(events), users=len(by_user),
+                          buffered=max(service.events.pending - before, 0))

@@ -31,7 +31,7 @@ def test_session_events_change_ranking_and_are_filtered(client: TestClient) -> N
     now = time.time()
     events = [{"user_id": "u8", "item_id": before[j], "event": "click", "timestamp": now - 10 + j} for j in range(3)]
     r = client.post("/v1/events", json=events)
-    assert r.status_code == 202 and r.json() == {"accepted": 3, "users": 1}
+    assert r.status_code == 202 and r.json() == {"accepted": 3, "users": 1, "buffered": 0}
     after = [i["item_id"] for i in client.get("/v1/users/u8/recommendations").json()["items"]]
     assert not set(before[:3]) & set(after)  # session items are never recommended back
     assert after != before

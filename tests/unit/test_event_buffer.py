@@ -1,0 +1,38 @@
+"""Events posted while the store is down are kept (bounded) and written in order when it returns."""
+
+from __future__ import annotations
+
+from recsys.errors import StoreUnavailableError
+from recsys.event_buffer import EventBuffer
+from recsys.store import CandidateStore, SessionEvent, open_store
+
+
+class FlakyStore:
+    """A real in-memory store whose session writes fail while `down` is set."""
+
+    def __init__(self) -> None:
+        self.real: CandidateStore = open_store("embedded://:memory:")
+        self.down = False
+
+    def append_session(self, user_id: str, events: list[SessionEvent], **kw: int) -> None:
+        if self.down:
+            raise StoreUnavailableError("down")
+        self.real.append_session(user_id, events, **kw)
+
+
+def _ev(i: int) -> list[SessionEvent]:
+    return [SessionEvent(f"i{i}", "click", 1000.0 + i)]
+
+
+def test_buffer_keeps_order_is_bounded_and_replays() -> None:
+    store = FlakyStore()
+    buf = EventBuffer(store, max_events=3, session_max_events=50, session_ttl_seconds=60)  # type: ignore[arg-type]
+    assert buf.append("u", _ev(0)) and buf.pending == 0  # store up: written at once
+    store.down = True
+    assert all(buf.append("u", _ev(i)) for i in (1, 2, 3))
+    assert buf.pending == 3 and not buf.append("u", _ev(4))  # full: refused, not silently dropped
+    assert buf.flush() == 0 and buf.pending == 3  # still down: nothing lost
+    store.down = False
+    assert buf.append("u", _ev(5))  # queued behind the backlog, never ahead of it
+    assert buf.flush() == 4 and buf.pending == 0
+    assert [e.item_id for e in store.real.session("u")] == ["i0", "i1", "i2", "i3", "i5"]
