@@ -237,15 +237,24 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (env RECSYS_PORT)")] = None,
     store: StoreOpt = None,
     artifacts: ArtifactsOpt = None,
+    workers: Annotated[int | None, typer.Option(help="uvicorn worker processes (env RECSYS_WORKERS)")] = None,
 ) -> None:
     """Serve the HTTP API with uvicorn (docs at /docs, metrics at /metrics)."""
     import uvicorn
 
     from api.app import create_app
 
-    s = _settings(store, artifacts, host=host, port=port)
-    console.print(f"serving on http://{s.host}:{s.port}  (docs: /docs, metrics: /metrics, store: {s.store_url})")
-    uvicorn.run(create_app(s), host=s.host, port=s.port, log_level=s.log_level.lower(), access_log=False)
+    s = _settings(store, artifacts, host=host, port=port, workers=workers)
+    console.print(f"serving on http://{s.host}:{s.port} with {s.workers} worker(s)  "
+                  f"(docs: /docs, metrics: /metrics, store: {s.store_url})")
+    if s.workers == 1:
+        uvicorn.run(create_app(s), host=s.host, port=s.port, log_level=s.log_level.lower(), access_log=False)
+        return
+    # Worker processes build their own app from the environment: hand the CLI's choices down.
+    os.environ["RECSYS_STORE_URL"] = s.store_url
+    os.environ["RECSYS_ARTIFACTS_DIR"] = str(s.artifacts_dir)
+    uvicorn.run("api.app:create_app", factory=True, host=s.host, port=s.port, workers=s.workers,
+                log_level=s.log_level.lower(), access_log=False)
 
 
 @app.command()

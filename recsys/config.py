@@ -162,6 +162,9 @@ class Settings(BaseSettings):
     seed: int = 42
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    # API worker processes: a pause in one (GC, feature-log writes) then stalls only its own requests.
+    # Each has its own /metrics registry.
+    workers: int = Field(1, ge=1, le=64)
     reload_interval_seconds: float = Field(2.0, gt=0)
     max_request_body_bytes: int = Field(1 << 20, ge=1024, description="Larger request bodies get a 413")
     log_level: str = "INFO"

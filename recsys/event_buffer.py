@@ -34,6 +34,8 @@ class EventBuffer:
 
     def append(self, user_id: str, events: list[SessionEvent]) -> bool:
         """Write to the store, or buffer when it is down. False: store down and buffer full."""
+        if self._count:
+            self.flush()  # a backlog goes first: events stay in arrival order
         if self._count == 0:
             try:
                 self.store.append_session(user_id, events, max_events=self.session_max_events,
