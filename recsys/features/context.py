@@ -14,6 +14,8 @@ from functools import cached_property
 import numpy as np
 
 from recsys.bundle import ItemBundle
+from recsys.candidates.als import ALSModel
+from recsys.config import ALSConfig
 
 SOURCE_ALS, SOURCE_POPULAR, SOURCE_SESSION = 0, 1, 2
 KNN_HISTORY = 50
@@ -47,9 +49,8 @@ class ItemSide:
         self.covisit = bundle.covisit.tocsr()
         self.itemknn = bundle.itemknn.tocsr()
         self.n_items = bundle.n_items
-        self.als_alpha = als_alpha
-        y = f.astype(np.float64)
-        self.gram = y.T @ y + als_regularization * np.eye(f.shape[1])
+        # Online fold-in uses the candidate model's own solver (same normal equations as training).
+        self.als = ALSModel.from_factors(f, ALSConfig(regularization=als_regularization, alpha=als_alpha))
         order = np.lexsort((np.arange(self.n_items), -bundle.popularity))
         self.popular = order
 
@@ -106,13 +107,7 @@ class ItemSide:
 
     def fold_in(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """ALS user vector from (items, weights): same normal equations as implicit's solver."""
-        if items.size == 0:
-            return np.zeros(self.factors.shape[1], dtype=np.float32)
-        y = self.factors[items].astype(np.float64)
-        conf = self.als_alpha * weights
-        a = self.gram + (y.T * (conf - 1.0)) @ y
-        b = (y.T * conf).sum(axis=1)
-        return np.linalg.solve(a, b).astype(np.float32)
+        return self.als.fold_in(items, weights)
 
 
 @dataclass
