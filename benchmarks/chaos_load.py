@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from latency import free_port, post_sessions, prepare, start_server  # noqa: E402
-from loadgen import ALLOWED_HOSTS, Connection  # noqa: E402
+from loadgen import ALLOWED_HOSTS, ConnectionPool  # noqa: E402
 
 from tests.redis_server import PrivateRedis  # noqa: E402
 
@@ -83,26 +83,16 @@ def _load(port: int, reqs: list[tuple[str, str, str, bytes]], rate: float, max_c
     out.put(start_at)
 
     async def main() -> list[dict]:
-        pool: asyncio.Queue[Connection] = asyncio.Queue()
-        opened = 0
+        pool = ConnectionPool(host, port, max_connections)
         records: list[dict] = []
 
-        async def get_conn() -> Connection:
-            nonlocal opened
-            if pool.empty() and opened < max_connections:
-                opened += 1
-                r, w = await asyncio.open_connection(host, port)
-                return Connection(r, w, host)
-            return await pool.get()
-
         async def one(i: int) -> None:
-            nonlocal opened
             kind, method, path, body = reqs[i]
             scheduled = start_at + (i - warmup) / rate
             delay = scheduled - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            conn = await get_conn()
+            conn = await pool.get()
             rec: dict = {"t": round(scheduled - start_at, 4), "kind": kind}
             try:
                 status, payload = await asyncio.wait_for(conn.request(method, path, body), timeout=30)
@@ -110,16 +100,14 @@ def _load(port: int, reqs: list[tuple[str, str, str, bytes]], rate: float, max_c
                 if kind != "event" and status == 200:
                     data = json.loads(payload)
                     rec.update(fallback=data["fallback"], version=data["candidates_version"], n=len(data["items"]))
-                pool.put_nowait(conn)
+                pool.put(conn)
             except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError, IndexError) as exc:
                 rec.update(status=None, error=type(exc).__name__, ms=round((time.time() - scheduled) * 1e3, 2))
-                conn.writer.close()
-                opened -= 1
+                pool.discard(conn)
             records.append(rec)
 
         await asyncio.gather(*(one(i) for i in range(len(reqs))))
-        while not pool.empty():
-            pool.get_nowait().writer.close()
+        pool.close()
         return [r for r in records if r["t"] >= 0]
 
     out.put(asyncio.run(main()))

@@ -55,25 +55,44 @@ class Connection:
         return status, payload
 
 
+class ConnectionPool:
+    """Keep-alive connections to one loopback server, opened on demand up to `max_connections`."""
+
+    def __init__(self, host: str, port: int, max_connections: int = 32) -> None:
+        if host not in ALLOWED_HOSTS:
+            raise ValueError("load tests target loopback only")
+        self.host, self.port, self.max_connections = host, port, max_connections
+        self._idle: asyncio.Queue[Connection] = asyncio.Queue()
+        self._opened = 0
+
+    async def get(self) -> Connection:
+        if self._idle.empty() and self._opened < self.max_connections:
+            self._opened += 1
+            r, w = await asyncio.open_connection(self.host, self.port)
+            return Connection(r, w, self.host)
+        return await self._idle.get()
+
+    def put(self, conn: Connection) -> None:
+        self._idle.put_nowait(conn)
+
+    def discard(self, conn: Connection) -> None:
+        """A connection whose request failed: close it, a fresh one may be opened in its place."""
+        conn.writer.close()
+        self._opened -= 1
+
+    def close(self) -> None:
+        while not self._idle.empty():
+            self._idle.get_nowait().writer.close()
+
+
 async def run_phase(host: str, port: int, name: str, paths: list[str], rate: float, seconds: float,
                     max_connections: int = 32) -> PhaseResult:
-    if host not in ALLOWED_HOSTS:
-        raise ValueError("load tests target loopback only")
-    pool: asyncio.Queue[Connection] = asyncio.Queue()
-    opened = 0
+    pool = ConnectionPool(host, port, max_connections)
     lat: list[float] = []
     statuses: dict[int, int] = {}
     errors = 0
     n = int(rate * seconds)
     start = time.perf_counter() + 0.05
-
-    async def get_conn() -> Connection:
-        nonlocal opened
-        if pool.empty() and opened < max_connections:
-            opened += 1
-            r, w = await asyncio.open_connection(host, port)
-            return Connection(r, w, host)
-        return await pool.get()
 
     async def one(i: int) -> None:
         nonlocal errors
@@ -81,16 +100,16 @@ async def run_phase(host: str, port: int, name: str, paths: list[str], rate: flo
         delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        conn = await get_conn()
+        conn = await pool.get()
         try:
             status, _ = await conn.request("GET", paths[i % len(paths)])
             lat.append((time.perf_counter() - scheduled) * 1e3)
             statuses[status] = statuses.get(status, 0) + 1
-            pool.put_nowait(conn)
+            pool.put(conn)
         except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
             errors += 1
+            pool.discard(conn)
 
     await asyncio.gather(*(one(i) for i in range(n)))
-    while not pool.empty():
-        pool.get_nowait().writer.close()
+    pool.close()
     return PhaseResult(name, lat, statuses, errors, time.perf_counter() - start)
