@@ -8,8 +8,9 @@ feature the model still uses asks for them, so pruned features cost nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -19,6 +20,33 @@ from recsys.config import ALSConfig
 
 SOURCE_ALS, SOURCE_POPULAR, SOURCE_SESSION = 0, 1, 2
 KNN_HISTORY = 50
+
+_T = TypeVar("_T")
+
+
+class cached_property(Generic[_T]):  # noqa: N801 - a drop-in for functools.cached_property
+    """functools.cached_property without its lock.
+
+    On Python 3.11 the standard one holds a lock per *class attribute*, shared by every instance:
+    concurrent requests (FastAPI runs them in a thread pool) queued on it and p99 went from ~5 ms to
+    hundreds of ms. Contexts are never shared between threads, so no lock is needed. A non-data
+    descriptor: after the first access the value in the instance dict shadows it.
+    """
+
+    def __init__(self, func: Callable[[Any], _T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> _T:
+        if instance is None:
+            return self  # type: ignore[return-value]
+        value = self.func(instance)
+        instance.__dict__[self.name] = value
+        return value
 
 # Event types and how strongly they signal intent (used for session weights and validation).
 EVENT_WEIGHTS: dict[str, float] = {
@@ -76,33 +104,35 @@ class ItemSide:
         idx, w = self._gather(matrix_name, sources, weights)
         return np.bincount(idx, weights=w, minlength=self.n_items).astype(np.float32)
 
-    def neighbour_scores_at(self, matrix_name: str, sources: np.ndarray, candidates: np.ndarray,
-                            weights: np.ndarray | None = None) -> np.ndarray:
-        """neighbour_scores restricted to `candidates`: cost independent of the catalogue size."""
-        out = np.zeros(candidates.size, dtype=np.float32)
-        if sources.size == 0 or candidates.size == 0:
-            return out
-        idx, w = self._gather(matrix_name, sources, weights)
-        order = np.argsort(candidates, kind="stable")
-        sorted_c = candidates[order]
-        pos = np.minimum(np.searchsorted(sorted_c, idx), sorted_c.size - 1)
-        hit = sorted_c[pos] == idx
-        out[order] = np.bincount(pos[hit], weights=w[hit], minlength=candidates.size)
-        return out
+    def candidate_positions(self, candidates: np.ndarray) -> np.ndarray:
+        """Dense item -> position in `candidates` map (-1 for other items).
 
-    def neighbour_max(self, matrix_name: str, sources: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-        """Per-candidate max neighbour weight from any source item."""
-        mat = self.covisit if matrix_name == "covisit" else self.itemknn
-        out = np.zeros(candidates.size, dtype=np.float32)
-        if sources.size == 0:
+        One O(catalogue) fill per request, shared by every neighbour feature, instead of a sort and
+        a binary search in each of them.
+        """
+        positions = np.full(self.n_items, -1, dtype=np.int32)
+        positions[candidates] = np.arange(candidates.size, dtype=np.int32)
+        return positions
+
+    def neighbour_scores_at(self, matrix_name: str, sources: np.ndarray, positions: np.ndarray, n: int,
+                            weights: np.ndarray | None = None) -> np.ndarray:
+        """neighbour_scores restricted to the `n` candidates of `positions` (see candidate_positions)."""
+        if sources.size == 0 or n == 0:
+            return np.zeros(n, dtype=np.float32)
+        idx, w = self._gather(matrix_name, sources, weights)
+        pos = positions[idx]
+        hit = pos >= 0
+        return np.bincount(pos[hit], weights=w[hit], minlength=n).astype(np.float32)
+
+    def neighbour_max(self, matrix_name: str, sources: np.ndarray, positions: np.ndarray, n: int) -> np.ndarray:
+        """Per-candidate max neighbour weight from any source item (weights are non-negative)."""
+        out = np.zeros(n, dtype=np.float32)
+        if sources.size == 0 or n == 0:
             return out
-        pos = {int(c): i for i, c in enumerate(candidates.tolist())}
-        for s in sources.tolist():
-            lo, hi = mat.indptr[s], mat.indptr[s + 1]
-            for j, v in zip(mat.indices[lo:hi].tolist(), mat.data[lo:hi].tolist(), strict=True):
-                i = pos.get(j)
-                if i is not None and v > out[i]:
-                    out[i] = v
+        idx, w = self._gather(matrix_name, sources, None)
+        pos = positions[idx]
+        hit = pos >= 0
+        np.maximum.at(out, pos[hit], w[hit].astype(np.float32))
         return out
 
     def fold_in(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -127,6 +157,17 @@ class FeatureContext:
     @property
     def n(self) -> int:
         return int(self.candidates.size)
+
+    @cached_property
+    def positions(self) -> np.ndarray:
+        return self.items.candidate_positions(self.candidates)
+
+    def neighbours(self, matrix_name: str, sources: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Per-candidate sum of neighbour weights from `sources` in the covisit or itemknn matrix."""
+        return self.items.neighbour_scores_at(matrix_name, sources, self.positions, self.n, weights)
+
+    def neighbours_max(self, matrix_name: str, sources: np.ndarray) -> np.ndarray:
+        return self.items.neighbour_max(matrix_name, sources, self.positions, self.n)
 
     @cached_property
     def cand_unit(self) -> np.ndarray:
@@ -175,17 +216,17 @@ class FeatureContext:
 
     @cached_property
     def covisit_session(self) -> np.ndarray:
-        return self.items.neighbour_scores_at("covisit", self.session_items, self.candidates, self.recency_weights)
+        return self.neighbours("covisit", self.session_items, self.recency_weights)
 
     @cached_property
     def knn_history(self) -> np.ndarray:
         # The last KNN_HISTORY items only: the whole 200-item history cost ~0.3 ms per request for
         # little extra signal (older taste is already in the ALS score).
-        return self.items.neighbour_scores_at("itemknn", self.history[-KNN_HISTORY:], self.candidates)
+        return self.neighbours("itemknn", self.history[-KNN_HISTORY:])
 
     @cached_property
     def knn_session(self) -> np.ndarray:
-        return self.items.neighbour_scores_at("itemknn", self.session_items, self.candidates, self.recency_weights)
+        return self.neighbours("itemknn", self.session_items, self.recency_weights)
 
     @cached_property
     def recent_history(self) -> np.ndarray:

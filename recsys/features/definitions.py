@@ -138,7 +138,7 @@ def session_covisit(ctx: FeatureContext) -> np.ndarray:
 
 @register("session_covisit_max", "session", "log(1 + max co-visitation count with any session item)")
 def session_covisit_max(ctx: FeatureContext) -> np.ndarray:
-    return np.log1p(ctx.items.neighbour_max("covisit", ctx.session_items, ctx.candidates))
+    return np.log1p(ctx.neighbours_max("covisit", ctx.session_items))
 
 
 @register("session_knn", "session", "Recency-weighted item-kNN similarity to session items")
@@ -175,7 +175,7 @@ def history_knn_norm(ctx: FeatureContext) -> np.ndarray:
 
 @register("history_covisit_recent", "history", "log(1 + co-visitation with the user's last 10 history items)")
 def history_covisit_recent(ctx: FeatureContext) -> np.ndarray:
-    return np.log1p(ctx.items.neighbour_scores_at("covisit", ctx.recent_history, ctx.candidates))
+    return np.log1p(ctx.neighbours("covisit", ctx.recent_history))
 
 
 @register("history_sim_recent", "history", "Mean cosine between candidate and the last 10 history items")
