@@ -41,7 +41,7 @@ def _split_excludes(exclude: list[str]) -> list[str]:
 
 @router.get("/users/{user_id}/recommendations", response_model=RecommendationResponse,
             responses=error_responses(422))
-def recommendations(user_id: UserPath, service: ServiceDep, metrics: MetricsDep,
+async def recommendations(user_id: UserPath, service: ServiceDep, metrics: MetricsDep,
                     k: Annotated[int, Query(ge=1, le=100, description="how many items, 1..100")] = 10,
                     exclude: Annotated[list[str], Query(max_length=MAX_EXCLUDE,
                                                         description="item ids never to return "
@@ -64,7 +64,7 @@ def recommendations_inline(body: RecommendationRequest, service: ServiceDep, met
 
 @router.get("/users/{user_id}/candidates", response_model=RecommendationResponse,
             responses=error_responses(422, 503))
-def candidates(user_id: UserPath, service: ServiceDep, metrics: MetricsDep,
+async def candidates(user_id: UserPath, service: ServiceDep, metrics: MetricsDep,
                k: Annotated[int, Query(ge=1, le=100)] = 100) -> RecommendationResponse:
     """The cached candidates in ALS order, unranked (for operators; the latency baseline)."""
     return _response(service.candidates(user_id, k), metrics)
