@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Sequence
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from recsys.store import CandidateStore
@@ -27,18 +27,16 @@ DEFAULT_MAX_ROWS = 100_000
 META_COLUMNS = ("ts", "model_version", "user_id")
 
 
-def _clean(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
 def encode_feature_rows(model_version: str, user_id: str, names: Sequence[str], rows: np.ndarray,
                         ts: float) -> list[bytes]:
-    """One JSON row per line of `rows` (n × len(names)), in the format of the module docstring."""
-    return [
-        json.dumps({"ts": ts, "model_version": model_version, "user_id": user_id,
-                    "features": {n: _clean(v) for n, v in zip(names, row, strict=True)}}).encode()
-        for row in rows.astype(float).tolist()
-    ]
+    """One JSON row per line of `rows` (n × len(names)), in the format of the module docstring.
+
+    orjson writes NaN and infinities as null, as the format asks, and is ~3x cheaper than json with
+    a per-value cleaning pass: this runs on the API's writer thread, which shares the GIL with serving.
+    """
+    return [orjson.dumps({"ts": ts, "model_version": model_version, "user_id": user_id,
+                          "features": dict(zip(names, row, strict=True))})
+            for row in rows.astype(np.float64).tolist()]
 
 
 def log_feature_rows(store: CandidateStore, model_version: str, user_id: str, names: Sequence[str],
