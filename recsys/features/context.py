@@ -249,7 +249,8 @@ def session_arrays(bundle: ItemBundle, session: list[tuple[str, str, float]]
 
 def session_neighbours(items: ItemSide, s_items: np.ndarray, s_weights: np.ndarray, exclude: np.ndarray,
                        n: int) -> np.ndarray:
-    """Up to `n` items co-visited with / similar to the session items, best first, none in `exclude`.
+    """Up to `n` items co-visited with / similar to the session items, best first, none in `exclude`
+    (item indices, or a boolean mask over the catalogue).
 
     The second candidate source: the cached ALS list is computed before the session exists, so
     items the session points at are added here, at request time.
@@ -279,11 +280,14 @@ def make_context(items: ItemSide, candidates: np.ndarray, scores: np.ndarray, n_
     drop = s_items if blocked is None else np.concatenate([blocked, s_items])
     source = np.where(np.arange(candidates.size) < n_primary, SOURCE_ALS, SOURCE_POPULAR).astype(np.int8)
     scores = scores.astype(np.float32)
+    # Dense catalogue masks: one O(catalogue) fill each, cheaper than np.isin's sorts at request sizes.
+    dropped = np.zeros(items.n_items, dtype=bool)
+    dropped[drop] = True
     if drop.size:
-        keep = ~np.isin(candidates, drop)
+        keep = ~dropped[candidates]
         candidates, scores, source = candidates[keep], scores[keep], source[keep]
-    extra = session_neighbours(items, s_items, s_weights, np.concatenate([drop, candidates]).astype(np.int64),
-                               session_candidates)
+    dropped[candidates] = True  # session neighbours already in the list are not added twice
+    extra = session_neighbours(items, s_items, s_weights, dropped, session_candidates)
     if extra.size:
         candidates = np.concatenate([candidates, extra])
         scores = np.concatenate([scores, np.full(extra.size, np.nan, dtype=np.float32)])
