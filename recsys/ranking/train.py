@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import lightgbm as lgb
@@ -105,7 +106,8 @@ def save_model(settings: Settings, booster: lgb.Booster, data: RankerData, valid
         tmp / "reference.parquet")
     manifest = {
         "model_version": version, "created_at": time.time(), "features": data.feature_names,
-        "params": lgb_params(settings.seed), "best_iteration": booster.best_iteration,
+        "params": {**lgb_params(settings.seed), "max_trees": settings.ranker.max_trees},
+        "best_iteration": booster.best_iteration,
         "metrics": {"valid_ndcg@10": valid_ndcg, "candidate_recall": data.candidate_recall},
         "training": {"users": len(data.user_ids), "rows": int(data.features.shape[0])},
         "importances": importances(booster), **extra,
@@ -137,7 +139,8 @@ def train_ranker(settings: Settings, data: str | Path | Dataset, *, feature_name
     # kept model is the full fit or, within tolerance, the fit without the features that earn nothing.
     plan = plan_features(settings, REGISTRY.names, feature_names)
     rdata = build_ranker_data(dataset.interactions, dataset.items, settings, plan.features, progress=progress)
-    pruning = train_with_pruning(settings, rdata, plan, fit=fit_lambdamart, measure=importances,
+    fit = partial(fit_lambdamart, num_boost_round=settings.ranker.max_trees)
+    pruning = train_with_pruning(settings, rdata, plan, fit=fit, measure=importances,
                                  validation_users=lambda d: ~_split_users(d.user_ids, settings.seed),
                                  registered=REGISTRY.names)
     booster, valid_ndcg, rdata = pruning.booster, pruning.valid_ndcg, pruning.data
