@@ -27,6 +27,9 @@ class EventBuffer:
         self._pending: deque[tuple[str, list[SessionEvent]]] = deque()
         self._count = 0
         self._lock = threading.Lock()
+        # One replay at a time: two threads replaying the same head entry wrote it twice and then
+        # popped two entries, losing one (or popped an empty deque: a 500 on POST /v1/events).
+        self._replaying = threading.Lock()
 
     @property
     def pending(self) -> int:
@@ -51,7 +54,19 @@ class EventBuffer:
         return True
 
     def flush(self) -> int:
-        """Replay buffered events in order; stops at the first store failure. Returns events written."""
+        """Replay buffered events in order; stops at the first store failure. Returns events written.
+
+        A call while another thread is replaying returns 0 at once: that replay drains the buffer,
+        including what is appended meanwhile, and `append` keeps new events behind the backlog.
+        """
+        if not self._replaying.acquire(blocking=False):
+            return 0
+        try:
+            return self._replay()
+        finally:
+            self._replaying.release()
+
+    def _replay(self) -> int:
         written = 0
         while True:
             with self._lock:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 from recsys.errors import StoreUnavailableError
 from recsys.event_buffer import EventBuffer
 from recsys.store import CandidateStore, SessionEvent, open_store
@@ -36,3 +39,36 @@ def test_buffer_keeps_order_is_bounded_and_replays() -> None:
     assert buf.append("u", _ev(5)) and buf.pending == 0  # the backlog is written first, then this one
     assert buf.flush() == 0
     assert [e.item_id for e in store.real.session("u")] == ["i0", "i1", "i2", "i3", "i5"]
+
+
+class SlowStore(FlakyStore):
+    """Session writes take a moment, so concurrent replays overlap."""
+
+    def append_session(self, user_id: str, events: list[SessionEvent], **kw: int) -> None:
+        time.sleep(0.002)
+        super().append_session(user_id, events, **kw)
+
+
+def test_concurrent_replays_write_each_buffered_event_once_and_in_order() -> None:
+    store = SlowStore()
+    buf = EventBuffer(store, max_events=1000, session_max_events=1000, session_ttl_seconds=60)  # type: ignore[arg-type]
+    store.down = True
+    for i in range(40):
+        assert buf.append("u", _ev(i))
+    store.down = False
+    errors: list[BaseException] = []
+
+    def replay() -> None:
+        try:
+            buf.flush()
+        except BaseException as exc:  # an IndexError here was a 500 on POST /v1/events
+            errors.append(exc)
+
+    threads = [threading.Thread(target=replay) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    buf.flush()
+    assert errors == [] and buf.pending == 0
+    assert [e.item_id for e in store.real.session("u")] == [f"i{i}" for i in range(40)]
