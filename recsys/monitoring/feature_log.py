@@ -32,7 +32,7 @@ def encode_feature_rows(model_version: str, user_id: str, names: Sequence[str], 
     """One JSON row per line of `rows` (n × len(names)), in the format of the module docstring.
 
     orjson writes NaN and infinities as null, as the format asks, and is ~3x cheaper than json with
-    a per-value cleaning pass: this runs on the API's writer thread, which shares the GIL with serving.
+    a per-value cleaning pass: the API encodes the rows it samples on the request (FeatureLogSink).
     """
     return [orjson.dumps({"ts": ts, "model_version": model_version, "user_id": user_id,
                           "features": dict(zip(names, row, strict=True))})
