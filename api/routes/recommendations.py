@@ -20,37 +20,22 @@ router = APIRouter(prefix="/v1", tags=["recommendations"])
 UserPath = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[^\t\n\r\x00]+$")]
 
 
-def _count_fallback(rec: Recommendations, metrics: Metrics) -> None:
+def _recommendation_response(rec: Recommendations, metrics: Metrics) -> Response:
+    """The RecommendationResponse JSON, written directly with orjson; counts fallbacks in /metrics.
+
+    The OpenAPI schema still comes from each route's `response_model`, and the schema tests check
+    the bodies against it. Building and re-validating a pydantic model per item cost more than the
+    LightGBM call for a 100-item candidate list.
+    """
     if rec.fallback is not None:
         metrics.fallbacks.labels(rec.fallback).inc()
         if rec.fallback == UNKNOWN_USER:
             metrics.cache_misses.inc()
-
-
-def _response(rec: Recommendations, metrics: Metrics) -> RecommendationResponse:
-    _count_fallback(rec, metrics)
-    return RecommendationResponse(
-        user_id=rec.user_id, items=[ScoredItemOut(item_id=i.item_id, score=i.score, rank=i.rank) for i in rec.items],
-        model_version=rec.model_version, candidates_version=rec.candidates_version, fallback=rec.fallback)
-
-
-def _fast_response(rec: Recommendations, metrics: Metrics) -> Response:
-    """The hot GET endpoints: the RecommendationResponse JSON written directly with orjson.
-
-    Same document as `_response` (the OpenAPI schema still comes from `response_model`, and the
-    schema tests check the bodies against it), without building and re-validating pydantic models
-    per item, which cost more than the LightGBM call for a 100-item candidate list.
-    """
-    _count_fallback(rec, metrics)
     body = {"user_id": rec.user_id,
             "items": [{"item_id": i.item_id, "score": i.score, "rank": i.rank} for i in rec.items],
             "model_version": rec.model_version, "candidates_version": rec.candidates_version,
             "fallback": rec.fallback}
     return Response(orjson.dumps(body), media_type="application/json")
-
-
-# The two hot endpoints read the service and metrics off `request.app.state` instead of through
-# dependencies: FastAPI's dependency resolution was the largest framework cost per request.
 
 
 MAX_EXCLUDE = 1000
@@ -64,6 +49,8 @@ def _split_excludes(exclude: list[str]) -> list[str]:
     return ids
 
 
+# The two hot GET endpoints read the service and metrics off `request.app.state` instead of through
+# dependencies: FastAPI's dependency resolution was the largest framework cost per request.
 @router.get("/users/{user_id}/recommendations", response_model=RecommendationResponse,
             responses=error_responses(422))
 async def recommendations(request: Request, user_id: UserPath,
@@ -74,18 +61,18 @@ async def recommendations(request: Request, user_id: UserPath,
                           ) -> Response:
     """Top-k for a user, reranked with the server-side live session."""
     state = request.app.state
-    return _fast_response(state.service.recommend(user_id, k, exclude=_split_excludes(exclude)), state.metrics)
+    rec = state.service.recommend(user_id, k, exclude=_split_excludes(exclude))
+    return _recommendation_response(rec, state.metrics)
 
 
 @router.post("/recommendations", response_model=RecommendationResponse, responses=error_responses(413, 422))
-def recommendations_inline(body: RecommendationRequest, service: ServiceDep, metrics: MetricsDep
-                           ) -> RecommendationResponse:
+def recommendations_inline(body: RecommendationRequest, service: ServiceDep, metrics: MetricsDep) -> Response:
     """Top-k with the session given inline instead of read from the session store."""
     now = time.time()
     session = [SessionEvent(s.item_id, s.event, s.timestamp if s.timestamp is not None else now)
                for s in body.session]
-    return _response(service.recommend(body.user_id, body.k, session=session, exclude=body.exclude, now=now),
-                     metrics)
+    return _recommendation_response(
+        service.recommend(body.user_id, body.k, session=session, exclude=body.exclude, now=now), metrics)
 
 
 @router.get("/users/{user_id}/candidates", response_model=RecommendationResponse,
@@ -93,7 +80,7 @@ def recommendations_inline(body: RecommendationRequest, service: ServiceDep, met
 async def candidates(request: Request, user_id: UserPath, k: Annotated[int, Query(ge=1, le=100)] = 100) -> Response:
     """The cached candidates in ALS order, unranked (for operators; the latency baseline)."""
     state = request.app.state
-    return _fast_response(state.service.candidates(user_id, k), state.metrics)
+    return _recommendation_response(state.service.candidates(user_id, k), state.metrics)
 
 
 @router.get("/items/{item_id}/similar", response_model=SimilarItemsResponse, responses=error_responses(404, 422))
