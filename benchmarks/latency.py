@@ -24,7 +24,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,15 +107,20 @@ def _client(port: int, users: list[str], rate: float, seconds: float, blocks: in
     out.put(asyncio.run(main()))
 
 
-def measure(port: int, users: list[str], rate: float, seconds: float, blocks: int = 4) -> dict[str, dict]:
-    """Run the load generator in a separate process (spawned) against the running server."""
+def run_client(target: Callable[..., None], args: tuple[Any, ...], timeout: float) -> Any:
+    """Run a load generator in its own (spawned) process; `target(*args, queue)` puts its result on the queue."""
     ctx = mp.get_context("spawn")
     q: mp.Queue = ctx.Queue()
-    p = ctx.Process(target=_client, args=(port, users, rate, seconds, blocks, q))
+    p = ctx.Process(target=target, args=(*args, q))
     p.start()
-    result = q.get(timeout=seconds * 3 + 120)
+    result = q.get(timeout=timeout)
     p.join(30)
     return result
+
+
+def measure(port: int, users: list[str], rate: float, seconds: float, blocks: int = 4) -> dict[str, dict]:
+    """Run the load generator in a separate process against the running server."""
+    return run_client(_client, (port, users, rate, seconds, blocks), timeout=seconds * 3 + 120)
 
 
 def main() -> None:

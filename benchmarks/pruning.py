@@ -39,7 +39,7 @@ import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from latency import free_port, post_sessions, start_server  # noqa: E402
+from latency import free_port, post_sessions, run_client, start_server  # noqa: E402
 from loadgen import run_phase  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -189,13 +189,7 @@ def http_latency(env: dict[str, dict[str, str]], users: list[str], items: list[s
     servers = {name: start_server(env[name], ports[name]) for name in env}
     try:
         post_sessions(ports["full"], users, items, seed)  # one store: every server sees the sessions
-        ctx = mp.get_context("spawn")
-        q: mp.Queue = ctx.Queue()
-        p = ctx.Process(target=_client, args=(ports, users, rate, seconds, blocks, q))
-        p.start()
-        result = q.get(timeout=seconds * 3 + 180)
-        p.join(30)
-        return result
+        return run_client(_client, (ports, users, rate, seconds, blocks), timeout=seconds * 3 + 180)
     finally:
         for proc in servers.values():
             proc.send_signal(signal.SIGTERM)
