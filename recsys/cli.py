@@ -114,6 +114,12 @@ def _print_evaluation(result: object) -> None:
         console.print(f"[yellow]note:[/] {note}")
 
 
+def _write_json(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+    console.print(f"json: {path}")
+
+
 @app.command()
 def evaluate(
     data: Annotated[Path, typer.Option("--data", help="Interactions: a Parquet/CSV file or a directory "
@@ -161,9 +167,7 @@ def evaluate(
         return
     _print_evaluation(result)
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result.to_json_dict(), indent=2))
-        console.print(f"json: {json_path}")
+        _write_json(json_path, result.to_json_dict())
     if out is not None:
         console.print(f"report: {write_report(result, out)}")
 
@@ -495,9 +499,7 @@ def features_report(
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}", soft_wrap=True)
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(report.to_json_dict(), indent=2))
-        console.print(f"json: {json_out}")
+        _write_json(json_out, report.to_json_dict())
     if html_out is not None:
         console.print(f"html: {write_feature_report(report, html_out)}")
 
