@@ -2,13 +2,14 @@
 
 `RecommendationService` calls the sink with the exact matrix it passed to `model.predict` (point in
 time: what the ranker saw, under the model version that saw it). The request draws the sample and
-JSON-encodes the kept rows (~7 µs a row: ~6 rows, ~45 µs, at the default 5 % of ~130 candidates); a
+JSON-encodes the kept rows (~7 µs a row; at the default 2 % of ~130 candidates ~3 rows, ~20 µs); a
 daemon thread writes them in batches with one capped list append (RPUSH + LTRIM in one MULTI on
 Redis, one transaction on the embedded file).
 
 Why encode on the request path: encoded on the writer thread, each batch (~400 rows every 0.25 s at
-200 requests/s) held the GIL for ~2.5 ms at a time, and the requests that arrived meanwhile waited:
-p99 latency rose by about a millisecond. A steady 45 µs per request costs less than those bursts.
+200 requests/s and the then default 5 %) held the GIL for ~2.5 ms at a time, and the requests that
+arrived meanwhile waited: p99 latency rose by about a millisecond. A steady few tens of µs per
+request cost less than those bursts.
 Logging never fails a request and never waits on the store:
 
 - a store error costs the rows of that batch (counted in `rows_failed`, logged at most once a minute)
@@ -73,7 +74,7 @@ class FeatureLogSink:
         self.batch_rows = batch_rows
         self.retry_after_s = retry_after_s
         self._rng = np.random.default_rng(seed)
-        self._rng_lock = threading.Lock()  # numpy Generators are not thread-safe; requests run in a pool
+        self._rng_lock = threading.Lock()  # numpy Generators are not thread-safe; POST requests run in a pool
         self._cond = threading.Condition()
         self._pending: deque[_Entry] = deque()
         self._pending_rows = 0
