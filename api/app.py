@@ -15,14 +15,14 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.routes import events, ops, recommendations
 from recsys import __version__
 from recsys.config import Settings, get_settings
-from recsys.monitoring.feature_sink import FeatureLogSink
-from recsys.service import RecommendationService
-from recsys.store import CandidateStore, store_from_settings
+from recsys.serving.feature_sink import FeatureLogSink
+from recsys.serving.service import RecommendationService
+from recsys.store import Store, store_from_settings
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, store: CandidateStore | None = None, *,
+def create_app(settings: Settings | None = None, store: Store | None = None, *,
                background_reload: bool = True) -> FastAPI:
     settings = settings or get_settings()
     metrics = Metrics()

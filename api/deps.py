@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.metrics import Metrics
 from recsys.config import Settings
-from recsys.service import RecommendationService
+from recsys.serving.service import RecommendationService
 
 
 async def get_service(request: Request) -> RecommendationService:

@@ -11,8 +11,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from recsys.monitoring.prometheus import ServiceCollector
-from recsys.service import MODEL_ERROR, NO_CANDIDATES, NO_MODEL, STORE_UNAVAILABLE, UNKNOWN_USER
+from api.collector import ServiceCollector
+from recsys.serving import FallbackReason
 
 BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -29,8 +29,8 @@ class Metrics:
                                 ["endpoint", "method", "status"], registry=r)
         self.fallbacks = Counter("recsys_fallbacks_total", "Responses served by a fallback, by reason", ["reason"],
                                  registry=r)
-        for reason in (UNKNOWN_USER, STORE_UNAVAILABLE, NO_MODEL, NO_CANDIDATES, MODEL_ERROR):
-            self.fallbacks.labels(reason)  # every reason exported from the start, at 0
+        for reason in FallbackReason:
+            self.fallbacks.labels(reason.value)  # every reason exported from the start, at 0
         self.cache_misses = Counter("recsys_candidate_cache_misses_total",
                                     "Recommendation requests for users without cached candidates", registry=r)
         self.events = Counter("recsys_events_total", "Session events accepted", registry=r)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from recsys.features.context import EVENT_WEIGHTS
+from recsys.data.schema import EVENT_WEIGHTS
 
 # Ids travel through the session store as tab-separated text: no control characters allowed.
 Id = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\t\n\r\x00]+$")]
@@ -108,7 +108,7 @@ class ErrorBody(BaseModel):
 
 
 class JobRunOut(BaseModel):
-    """One run of a scheduled job, as recorded in the store's job history (recsys.jobs_history.JobRun)."""
+    """One run of a scheduled job, as recorded in the store's job history (recsys.store.job_history.JobRun)."""
 
     job: str
     run_id: str

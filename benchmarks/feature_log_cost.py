@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from recsys.monitoring.feature_log import log_feature_rows, read_feature_log
-from recsys.monitoring.feature_sink import FeatureLogSink
+from recsys.serving.feature_sink import FeatureLogSink
 from recsys.store import open_store
 
 
@@ -48,7 +48,7 @@ def measure(url: str, requests: int = 50) -> str:
         rows = len(read_feature_log(store))
         read_s = time.perf_counter() - t
     finally:
-        store.backend.expire_prefix(f"{namespace}:", 0)
+        store.wipe()
         store.close()
     return (f"backend={url.split(':')[0]} rows={rows} log_per_request_ms={per_request_ms:.2f} "
             f"sink_call_us={sink_call_us:.1f} sink_rows_written={sink_stats.rows_written}/"

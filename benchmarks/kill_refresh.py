@@ -36,8 +36,10 @@ import redis
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from recsys.store import CandidateStore, open_backend  # noqa: E402
-from recsys.store.integrity import check_version, orphaned_versions  # noqa: E402
+from recsys.artifacts import open_registry  # noqa: E402
+from recsys.engines.verify import verify_published  # noqa: E402
+from recsys.store import Store, open_store  # noqa: E402
+from recsys.store.integrity import orphaned_versions  # noqa: E402
 
 NAMESPACE = "killtest"
 
@@ -46,11 +48,11 @@ def refresh_cmd(data: Path) -> list[str]:
     return [sys.executable, "-m", "recsys.cli", "refresh", "--data", str(data)]
 
 
-def staging_versions(store: CandidateStore) -> set[str]:
-    return {str(v["version"]) for v in store.versions()}
+def staging_versions(store: Store) -> set[str]:
+    return {str(v["version"]) for v in store.candidates.versions()}
 
 
-def run_full(data: Path, env: dict[str, str], store: CandidateStore) -> tuple[float, float]:
+def run_full(data: Path, env: dict[str, str], store: Store) -> tuple[float, float]:
     """One refresh to the end: its total seconds and how long its publish phase lasted."""
     known = staging_versions(store)
     t0 = time.perf_counter()
@@ -66,9 +68,9 @@ def run_full(data: Path, env: dict[str, str], store: CandidateStore) -> tuple[fl
     return total, total - (t_begin - t0 if t_begin is not None else total)
 
 
-def one_kill(data: Path, env: dict[str, str], store: CandidateStore, mode: str, full_s: float,
+def one_kill(data: Path, env: dict[str, str], store: Store, mode: str, full_s: float,
              publish_s: float, rng: random.Random) -> dict:
-    before = store.current_version()
+    before = store.candidates.current_version()
     known = staging_versions(store)
     proc = subprocess.Popen(refresh_cmd(data), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -89,7 +91,7 @@ def one_kill(data: Path, env: dict[str, str], store: CandidateStore, mode: str, 
     if killed:
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(30)
-    after = store.current_version()
+    after = store.candidates.current_version()
     new_staging = staging_versions(store) - known
     if not killed:
         stage = "finished_first"
@@ -132,11 +134,12 @@ def main() -> None:
                        stdout=subprocess.DEVNULL)
     inter = pl.read_parquet(data / "interactions.parquet") if data.is_dir() else pl.read_parquet(data)
     users = sorted(str(u) for u in inter["user_id"].unique().to_list())
-    store = CandidateStore(open_backend(args.store), namespace=NAMESPACE)
+    store = open_store(args.store, namespace=NAMESPACE)
     artifacts = work / "artifacts"
+    registry = open_registry(artifacts)
 
     full_s, publish_s = run_full(data, env, store)
-    first = check_version(store, artifacts, users)
+    first = verify_published(store, registry, users)
     assert first.ok, first.problems
     print(f"full refresh {full_s:.1f}s (publish phase {publish_s:.2f}s), {len(users)} users, version {first.version}")
 
@@ -146,7 +149,7 @@ def main() -> None:
         mode = "uniform" if i % 2 == 0 else "publish"
         r = one_kill(data, env, store, mode, full_s, publish_s, rng)
         t = time.perf_counter()
-        check = check_version(store, artifacts, users)
+        check = verify_published(store, registry, users)
         r.update({"check_seconds": round(time.perf_counter() - t, 2), "complete": check.ok,
                   "users_ok": check.users_ok, "problems": check.problems[:5]})
         rounds.append(r)
@@ -156,11 +159,11 @@ def main() -> None:
     t = time.perf_counter()
     final_proc = subprocess.run(refresh_cmd(data), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     final_s = time.perf_counter() - t
-    final = check_version(store, artifacts, users)
+    final = verify_published(store, registry, users)
     keys = [k.decode() for k in db.scan_iter(match=f"{NAMESPACE}:v:*", count=10000)]
     orphans = orphaned_versions(store, keys)
-    staging_left = [v for v in store.versions() if v["state"] == "staging" and v["version"] != final.version]
-    bundles_left = sorted(p.name for p in (artifacts / "bundles").iterdir())
+    staging_left = [v for v in store.candidates.versions() if v["state"] == "staging" and v["version"] != final.version]
+    bundles_left = registry.bundle_versions()
 
     stages = Counter(r["stage"] for r in rounds)
     landed = [r for r in rounds if r["killed"]]

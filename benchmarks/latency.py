@@ -157,9 +157,9 @@ def main() -> None:
         server.send_signal(signal.SIGTERM)
         server.wait(20)
         shutil.rmtree(work, ignore_errors=True)
-        from recsys.store import open_backend
+        from recsys.store import open_store
 
-        open_backend(args.store).expire_prefix(f"{ns}:", 0)
+        open_store(args.store, namespace=ns).wipe()
     rec, cand = result["recommendations"], result["candidates"]
     result["ratio_p50"] = rec["p50_ms"] / cand["p50_ms"]
     result["config"] = {"rate": args.rate, "seconds": args.seconds, "store": args.store, "data": args.data,

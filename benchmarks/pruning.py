@@ -45,19 +45,19 @@ from loadgen import run_phase  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from recsys.artifacts import open_registry  # noqa: E402
+from recsys.candidates.sources import CachedList  # noqa: E402
 from recsys.config import Settings  # noqa: E402
 from recsys.data.loaders import load_dataset  # noqa: E402
+from recsys.engines.local import run_refresh  # noqa: E402
 from recsys.evaluation.bootstrap import bootstrap_ci, paired_difference  # noqa: E402
 from recsys.evaluation.metrics import score_lists  # noqa: E402
 from recsys.evaluation.protocol import EvaluationConfig, split_for  # noqa: E402
-from recsys.features import REGISTRY  # noqa: E402
-from recsys.features.context import make_context  # noqa: E402
+from recsys.features import REGISTRY, make_context  # noqa: E402
 from recsys.ranking.feature_report import build_feature_report  # noqa: E402
 from recsys.ranking.feature_report_html import write_feature_report  # noqa: E402
-from recsys.ranking.model import models_dir, promote  # noqa: E402
 from recsys.ranking.train import train_ranker  # noqa: E402
-from recsys.refresh import run_refresh  # noqa: E402
-from recsys.service import RecommendationService  # noqa: E402
+from recsys.serving.service import RecommendationService  # noqa: E402
 from recsys.store import SessionEvent, open_store  # noqa: E402
 
 
@@ -67,10 +67,13 @@ def load_average() -> list[float]:
 
 def serving_copy(src: Path, version: str, dst: Path, bundles: Path) -> None:
     """An artifacts directory that serves model `version` of `src`, with the shared `bundles`."""
-    (dst / "models").mkdir(parents=True)
-    shutil.copytree(models_dir(src) / version, models_dir(dst) / version)
+    source = open_registry(src)
+    target = open_registry(dst)
+    manifest = source.model_manifest(version)
+    target.save_model(version, {name: source.model_file(version, name) for name in manifest.files},
+                      manifest.model_dump(exclude={"files"}))
     (dst / "bundles").symlink_to(bundles.resolve(), target_is_directory=True)
-    promote(dst, version, "benchmark")
+    target.promote(version, "benchmark")
 
 
 def requests_of(split: Any) -> tuple[list[str], dict[str, list[SessionEvent]], dict[str, list[str]]]:
@@ -145,12 +148,13 @@ def feature_costs(service: RecommendationService, users: list[str], sessions: di
             record = service.store.read_user(state.candidates_version or "", user, with_session=False)
             if record.candidates is None or record.history is None:
                 continue
-            cand, scores, n_primary = record.candidates
+            cached = CachedList(*record.candidates)
             session = [(e.item_id, e.event, e.timestamp) for e in sessions.get(user, [])]
             now = max((t for _, _, t in session), default=0.0)
             blocked = np.concatenate([record.history, state.bundle.indices_of(exclude[user])])
             for name in REGISTRY.names:
-                ctx = make_context(state.item_side, cand, scores, n_primary, record.history, session, now, blocked)
+                ctx = make_context(state.item_side, cached, record.history, session, now, blocked,
+                                   config=service.settings.candidates)
                 t0 = time.perf_counter()
                 REGISTRY[name].compute(ctx)
                 out[name].append((time.perf_counter() - t0) * 1e6)
@@ -227,7 +231,7 @@ def main() -> None:
         dry = settings.model_copy(deep=True)
         dry.pruning.enabled = False
         runs = {"full": train_ranker(dry, train, force_promote=True)}
-        reports = {"before": build_feature_report(train_dir)}
+        reports = {"before": build_feature_report(open_registry(train_dir))}
         policies = {"pruned": settings.pruning.model_copy()}
         if args.holdout_t > 0:
             policies["pruned_holdout"] = settings.pruning.model_copy(update={"holdout_t": args.holdout_t})
@@ -237,7 +241,7 @@ def main() -> None:
             run_settings = settings.model_copy(update={"artifacts_dir": run_dir, "pruning": policy})
             runs[name] = train_ranker(run_settings, train, force_promote=True)
             tag = "after" if name == "pruned" else "after_holdout"
-            reports[tag] = build_feature_report(run_dir)
+            reports[tag] = build_feature_report(open_registry(run_dir))
             serving_copy(run_dir, runs[name].model_version, work / f"serve-{name}", train_dir / "bundles")
         serving_copy(train_dir, runs["full"].model_version, work / "serve-full", train_dir / "bundles")
         result["training"] = {
@@ -288,7 +292,7 @@ def main() -> None:
             try:
                 result["http"] = http_latency(env, http_users, items, args.rate, args.seconds, args.blocks, args.seed)
             finally:
-                redis_store.backend.expire_prefix(f"{ns}:", 0)  # type: ignore[attr-defined]
+                redis_store.wipe()
                 redis_store.close()
             result["http"]["load"] = [load0, load_average()]
             result["http"]["config"] = {"rate": args.rate, "seconds_per_model": args.seconds, "blocks": args.blocks,

@@ -22,7 +22,7 @@ RANKER_UNAVAILABLE = "skipped: ranker training not available"
 
 def refresh(ctx: JobContext) -> JobOutcome:
     """ALS + FAISS candidates from `settings.data_path`, published with an atomic pointer flip."""
-    from recsys.refresh import run_refresh
+    from recsys.engines.local import run_refresh
 
     data_path = ctx.settings.data_path
     if data_path is None:
@@ -63,7 +63,7 @@ def train_ranker(ctx: JobContext) -> JobOutcome:
     kwargs: dict[str, Any] = {}
     if "before_publish" in inspect.signature(train_ranker_job).parameters:
         kwargs["before_publish"] = ctx.checkpoint
-    result = train_ranker_job(ctx.settings, ctx.store, **kwargs)
+    result = train_ranker_job(ctx.settings, **kwargs)
     return JobOutcome(version=_version_of(result))
 
 

@@ -17,7 +17,7 @@ import threading
 from datetime import datetime, timezone
 
 from recsys.errors import StoreUnavailableError
-from recsys.store import CandidateStore
+from recsys.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +27,15 @@ def tick_id(fire_time: datetime) -> str:
     return fire_time.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def claim_tick(store: CandidateStore, job: str, tick: str, ttl_seconds: float) -> bool:
+def claim_tick(store: Store, job: str, tick: str, ttl_seconds: float) -> bool:
     """True for exactly one caller per (job, tick) while the claim lives."""
-    return store.acquire_lock(f"{job}:tick:{tick}", ttl_seconds) is not None
+    return store.locks.acquire(f"{job}:tick:{tick}", ttl_seconds) is not None
 
 
 class JobLock:
     """The run lock of one job, renewed by a daemon thread while held."""
 
-    def __init__(self, store: CandidateStore, name: str, ttl_seconds: float,
+    def __init__(self, store: Store, name: str, ttl_seconds: float,
                  renew_every: float | None = None) -> None:
         self.store = store
         self.name = name
@@ -48,7 +48,7 @@ class JobLock:
         self._thread: threading.Thread | None = None
 
     def acquire(self) -> bool:
-        self.token = self.store.acquire_lock(self.name, self.ttl_seconds)
+        self.token = self.store.locks.acquire(self.name, self.ttl_seconds)
         if self.token is None:
             return False
         self._stop.clear()
@@ -61,7 +61,7 @@ class JobLock:
         assert self.token is not None
         while not self._stop.wait(self.renew_every):
             try:
-                ok = self.store.renew_lock(self.name, self.token, self.ttl_seconds)
+                ok = self.store.locks.renew(self.name, self.token, self.ttl_seconds)
             except StoreUnavailableError as exc:
                 # Keep trying until the TTL runs out: a blip shorter than the TTL loses nothing.
                 log.warning("event=lock_renew_error job=%s error=%r", self.name, str(exc))
@@ -79,7 +79,7 @@ class JobLock:
             self._thread = None
         if self.token is not None and not self.lost.is_set():
             try:
-                self.store.release_lock(self.name, self.token)
+                self.store.locks.release(self.name, self.token)
             except StoreUnavailableError as exc:  # it expires by itself within one TTL
                 log.warning("event=lock_release_error job=%s error=%r", self.name, str(exc))
         self.token = None

@@ -15,8 +15,8 @@ from typing import Any
 from jobs.locks import JobLock, claim_tick
 from recsys.config import Settings
 from recsys.errors import ConfigError, PublishAbortedError, StoreUnavailableError
-from recsys.jobs_history import ABANDONED, FAILED, OK, JobRun, record_end, record_start
-from recsys.store import CandidateStore
+from recsys.store import Store
+from recsys.store.job_history import ABANDONED, FAILED, OK, JobRun
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class JobContext:
         return self.runner.settings
 
     @property
-    def store(self) -> CandidateStore:
+    def store(self) -> Store:
         return self.runner.store
 
     def should_stop(self) -> bool:
@@ -78,7 +78,7 @@ JobFn = Callable[[JobContext], "JobOutcome | None"]
 class JobRunner:
     """Runs named job functions with tick claim, run lock, checkpoints and history."""
 
-    def __init__(self, settings: Settings, store: CandidateStore, jobs: Mapping[str, JobFn] | None = None,
+    def __init__(self, settings: Settings, store: Store, jobs: Mapping[str, JobFn] | None = None,
                  *, stop_event: threading.Event | None = None) -> None:
         if jobs is None:
             from jobs.definitions import DEFAULT_JOBS
@@ -98,7 +98,7 @@ class JobRunner:
 
     def _record_end(self, run: JobRun) -> None:
         try:
-            record_end(self.store, run, max_runs=self.settings.scheduler.history_max_runs)
+            self.store.jobs.record_end(run)
         except StoreUnavailableError as exc:
             log.error("event=job_history_write_failed job=%s run_id=%s error=%r", run.job, run.run_id,
                       str(exc))
@@ -132,7 +132,7 @@ class JobRunner:
         log.info("event=job_started job=%s run_id=%s trigger=%s tick=%s", name, run.run_id, trigger, tick)
         interrupted: BaseException | None = None
         try:
-            record_start(self.store, run, max_runs=cfg.history_max_runs)
+            self.store.jobs.record_start(run)
             outcome = fn(JobContext(self, run, lock, dict(options or {})))
         except JobAbandoned as exc:
             run.status, run.error = ABANDONED, str(exc)

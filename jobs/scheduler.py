@@ -24,7 +24,7 @@ from jobs.locks import tick_id
 from jobs.runner import JobFn, JobRunner
 from recsys.config import SchedulerConfig, Settings
 from recsys.errors import ConfigError
-from recsys.store import CandidateStore
+from recsys.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def build_scheduler(runner: JobRunner, crons: Mapping[str, str] | None = None) -
     return scheduler
 
 
-def serve(settings: Settings, store: CandidateStore, *, jobs: Mapping[str, JobFn] | None = None,
+def serve(settings: Settings, store: Store, *, jobs: Mapping[str, JobFn] | None = None,
           crons: Mapping[str, str] | None = None, stop_event: threading.Event | None = None) -> int:
     """Run the scheduler until SIGTERM/SIGINT (or `stop_event`); returns the process exit code.
 

@@ -43,7 +43,7 @@ def _fail(exc: Exception) -> None:
 
 
 def _print_refresh(result: object) -> None:
-    from recsys.refresh import RefreshResult
+    from recsys.engines.local import RefreshResult
 
     assert isinstance(result, RefreshResult)
     table = Table(title=f"refresh published version {result.version}")
@@ -186,8 +186,8 @@ def refresh(
 ) -> None:
     """Train ALS, build the FAISS index, publish 100 candidates per user (atomic version swap)."""
     from recsys.data.loaders import ColumnMap
+    from recsys.engines.local import run_refresh
     from recsys.progress import rich_progress
-    from recsys.refresh import run_refresh
     from recsys.store import store_from_settings
 
     s = _settings(store, artifacts)
@@ -315,7 +315,8 @@ def version(store: StoreOpt = None) -> None:
     s = _settings(store)
     try:
         st = store_from_settings(s)
-        console.print_json(json.dumps({"current": st.current_version(), "versions": st.versions()}))
+        console.print_json(json.dumps({"current": st.candidates.current_version(),
+                                       "versions": st.candidates.versions()}))
     except RecsysError as exc:
         _fail(exc)
 
@@ -383,12 +384,11 @@ def jobs_history(
     """Job history of every scheduler on the store: job, start, end, status, error, version produced."""
     from datetime import datetime, timezone
 
-    from recsys.jobs_history import list_job_runs
     from recsys.store import store_from_settings
 
     s = _settings(store)
     try:
-        runs = list_job_runs(store_from_settings(s), limit=limit, job=job)
+        runs = store_from_settings(s).jobs.runs(limit=limit, job=job)
     except RecsysError as exc:
         _fail(exc)
         return
@@ -467,7 +467,9 @@ def features_report(
     from recsys.ranking.feature_report_html import write_feature_report
 
     s = _settings(None, artifacts)
-    report = build_feature_report(s.artifacts_dir, trend_runs=max(runs, 1))
+    from recsys.artifacts import open_registry
+
+    report = build_feature_report(open_registry(s.artifacts_dir), trend_runs=max(runs, 1))
     colour = {"active": "blue", "candidate": "yellow", "pruned": "dim", "new": "green"}
     top = max((r.gain_share or 0.0 for r in report.rows), default=0.0) or 1.0
     title = (f"features of model {report.model_version}" if report.has_model

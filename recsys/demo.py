@@ -8,11 +8,11 @@ from pathlib import Path
 
 from recsys.config import Settings
 from recsys.data.loaders import Dataset, load_dataset
+from recsys.engines.local import RefreshResult, run_refresh
 from recsys.progress import NullProgress, Progress
 from recsys.ranking.train import TrainResult, train_ranker
-from recsys.refresh import RefreshResult, run_refresh
-from recsys.service import Recommendations, RecommendationService
-from recsys.store import CandidateStore
+from recsys.serving.service import Recommendations, RecommendationService
+from recsys.store import Store
 
 
 @dataclass
@@ -36,7 +36,7 @@ def ensure_synthetic(path: Path, users: int, items: int, seed: int, progress: Pr
     return path
 
 
-def run_demo(settings: Settings, store: CandidateStore, *, data: Path | None, users: int, items: int,
+def run_demo(settings: Settings, store: Store, *, data: Path | None, users: int, items: int,
              progress: Progress | None = None) -> DemoResult:
     progress = progress or NullProgress()
     path = data or ensure_synthetic(settings.artifacts_dir.parent / "generated" / "demo", users, items,

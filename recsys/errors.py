@@ -32,8 +32,16 @@ class ConfigError(RecsysError):
     """A setting or argument has a value that cannot work."""
 
 
-class StoreUnavailableError(RecsysError):
-    """The candidate/session store cannot be reached."""
+class StoreError(RecsysError):
+    """Root of the store's errors: every backend failure (SQLite, Redis) surfaces as one of these."""
+
+
+class StoreUnavailableError(StoreError):
+    """The candidate/session store cannot be reached (or refused the command)."""
+
+
+class CorruptValueError(StoreError):
+    """A stored value cannot be decoded (truncated, wrong magic, out-of-range contents)."""
 
 
 class NoVersionPublishedError(RecsysError):

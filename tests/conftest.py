@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from recsys.data.loaders import Dataset
-from recsys.store import CandidateStore, open_backend
+from recsys.store import Store, open_backend
+from recsys.store.backend import KVBackend
 from tests.redis_server import PrivateRedis, redis_server_available
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,30 +42,54 @@ def redis_available() -> bool:
 
 
 @pytest.fixture
-def redis_store() -> Iterator[CandidateStore]:
-    """A CandidateStore on the real Redis, isolated by a unique namespace, wiped afterwards."""
+def redis_store() -> Iterator[Store]:
+    """A Store on the real Redis, isolated by a unique namespace, wiped afterwards."""
     if not redis_available():
         if os.environ.get("CI"):
             pytest.fail(f"Redis is required in CI but does not answer at {REDIS_URL}")
         pytest.skip(f"no Redis at {REDIS_URL}")
     ns = f"test-{uuid.uuid4().hex[:10]}"
-    store = CandidateStore(open_backend(REDIS_URL), namespace=ns, grace_seconds=60)
+    store = Store(open_backend(REDIS_URL), namespace=ns, grace_seconds=60)
     yield store
-    store.backend.expire_prefix(f"{ns}:", 0)  # type: ignore[attr-defined]
+    store.wipe()
     store.close()
 
 
 @pytest.fixture
-def embedded_store(tmp_path: Path) -> Iterator[CandidateStore]:
-    store = CandidateStore(open_backend(f"embedded://{tmp_path / 'store.sqlite'}"), grace_seconds=60)
+def embedded_store(tmp_path: Path) -> Iterator[Store]:
+    store = Store(open_backend(f"embedded://{tmp_path / 'store.sqlite'}"), grace_seconds=60)
     yield store
     store.close()
 
 
 @pytest.fixture(params=["embedded", "redis"])
-def any_store(request: pytest.FixtureRequest) -> CandidateStore:
+def any_store(request: pytest.FixtureRequest) -> Store:
     """Contract tests run against every backend, the real Redis included."""
     return request.getfixturevalue(f"{request.param}_store")
+
+
+@dataclass(frozen=True)
+class BackendCase:
+    """A raw byte-level backend and a key prefix of the test's own (backend contract tests)."""
+
+    backend: KVBackend
+    ns: str
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def any_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackendCase]:
+    if request.param == "redis":
+        if not redis_available():
+            if os.environ.get("CI"):
+                pytest.fail(f"Redis is required in CI but does not answer at {REDIS_URL}")
+            pytest.skip(f"no Redis at {REDIS_URL}")
+        backend = open_backend(REDIS_URL)
+    else:
+        backend = open_backend(f"embedded://{tmp_path / 'backend.sqlite'}")
+    case = BackendCase(backend, f"test-{uuid.uuid4().hex[:10]}")
+    yield case
+    backend.expire_prefix(f"{case.ns}:", 0)
+    backend.close()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from api.deps import AdminDep, MetricsDep, ServiceDep
 from api.errors import error_responses
 from api.schemas import Health, JobHistory, JobRunOut
-from recsys.jobs_history import list_job_runs
 
 router = APIRouter(tags=["operations"])
 
@@ -52,11 +51,11 @@ def readyz(service: ServiceDep) -> Response:
 def metrics(service: ServiceDep, m: MetricsDep) -> Response:
     """Prometheus text format: requests, fallbacks, serving versions and ages, store breaker, feature log,
     jobs, drift."""
-    breaker = getattr(service.store.backend, "breaker", None)  # Redis only; the embedded file has none
+    breaker = service.store.breaker()  # Redis only; the embedded file has none
     if breaker is not None:
-        m.circuit_open.set(0 if breaker.state == "closed" else 1)
-        m.circuit_rejected.set(breaker.rejected_count)
-        m.circuit_outages.set(breaker.opened_count)
+        m.circuit_open.set(1 if breaker.open else 0)
+        m.circuit_rejected.set(breaker.rejected_calls)
+        m.circuit_outages.set(breaker.outages)
     return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -67,7 +66,7 @@ def admin_jobs(_: AdminDep, service: ServiceDep,
                job: Annotated[str | None, Query(max_length=64, description="only this job")] = None
                ) -> JobHistory:
     """Job history of every scheduler on the store (the same as `recsys jobs`), newest first."""
-    runs = list_job_runs(service.store, limit=limit, job=job)
+    runs = service.store.jobs.runs(limit=limit, job=job)
     return JobHistory(runs=[JobRunOut.model_validate(r) for r in runs])
 
 

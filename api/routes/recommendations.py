@@ -12,7 +12,7 @@ from api.deps import MetricsDep, ServiceDep
 from api.errors import error_responses
 from api.metrics import Metrics
 from api.schemas import Id, RecommendationRequest, RecommendationResponse, ScoredItemOut, SimilarItemsResponse
-from recsys.service import UNKNOWN_USER, Recommendations
+from recsys.serving import FallbackReason, Recommendations
 from recsys.store import SessionEvent
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
@@ -28,8 +28,8 @@ def _recommendation_response(rec: Recommendations, metrics: Metrics) -> Response
     LightGBM call for a 100-item candidate list.
     """
     if rec.fallback is not None:
-        metrics.fallbacks.labels(rec.fallback).inc()
-        if rec.fallback == UNKNOWN_USER:
+        metrics.fallbacks.labels(rec.fallback.value).inc()
+        if rec.fallback == FallbackReason.UNKNOWN_USER:
             metrics.cache_misses.inc()
     body = {"user_id": rec.user_id,
             "items": [{"item_id": i.item_id, "score": i.score, "rank": i.rank} for i in rec.items],

@@ -110,38 +110,3 @@ def _fill_from_popularity(u: int, items: np.ndarray, scores: np.ndarray, seen: s
         items[u, have:have + idx.size] = idx
         # Fill items keep their true ALS score so the ranker sees comparable values.
         scores[u, have:have + idx.size] = item_factors[idx] @ user_factors[u]
-
-
-def encode_rows(lists: CandidateLists, start: int = 0, stop: int | None = None, *,
-                wide: bool | None = None) -> list[bytes]:
-    """Encode users start..stop at once; irregular rows (fewer than n) go through the scalar codec.
-
-    `wide` (u32 indices) defaults to whether any item index of the whole list needs it, so a user's
-    blob does not depend on which slice it was encoded in.
-    """
-    from recsys.store.codec import encode_candidates
-
-    stop = lists.items.shape[0] if stop is None else stop
-    if wide is None:
-        wide = needs_wide(lists)
-    items, scores, n_prim = lists.items[start:stop], lists.scores[start:stop], lists.n_primary[start:stop]
-    n_users, n = items.shape
-    header = np.zeros((n_users, 6), dtype=np.uint8)
-    header[:, 0] = 0xC1
-    header[:, 1] = 1 if wide else 0
-    header[:, 2:4] = np.frombuffer(np.full(n_users, n, dtype="<u2").tobytes(), dtype=np.uint8).reshape(-1, 2)
-    header[:, 4:6] = np.frombuffer(n_prim.astype("<u2").tobytes(), dtype=np.uint8).reshape(-1, 2)
-    idx = np.where(items < 0, 0, items).astype("<u4" if wide else "<u2")
-    body = np.concatenate([header, idx.view(np.uint8).reshape(n_users, -1),
-                           scores.astype("<f2").view(np.uint8).reshape(n_users, -1)], axis=1)
-    complete = (items >= 0).all(axis=1)
-    out = [row.tobytes() for row in body]
-    for u in np.flatnonzero(~complete):
-        row_items, row_scores, primary = lists.row(int(u) + start)
-        out[u] = encode_candidates(row_items, row_scores, min(primary, row_items.size))
-    return out
-
-
-def needs_wide(lists: CandidateLists) -> bool:
-    """Whether the list's item indices need u32 in the candidate codec."""
-    return bool(lists.items.max(initial=0) >= 65535)

@@ -13,8 +13,8 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from recsys.bundle import ItemBundle
 from recsys.candidates.als import ALSModel
+from recsys.candidates.bundle import ItemBundle
 from recsys.candidates.covisit import covisitation_coded
 from recsys.candidates.generate import CandidateLists, generate_candidates
 from recsys.candidates.index import ItemIndex, resolve_kind

@@ -30,6 +30,12 @@ ITEM_SCHEMA: dict[str, pl.DataType] = {
 }
 REQUIRED_INTERACTION_COLUMNS = ("user_id", "item_id", "timestamp")
 DEFAULT_EVENT = "interaction"
+# Event types and how strongly each signals intent: the one list of valid event names (files and HTTP)
+# and the weights of session events in the online fold-in and neighbour features.
+EVENT_WEIGHTS: dict[str, float] = {
+    "view": 0.5, "click": 1.0, "add_to_cart": 2.0, "purchase": 3.0, "rating": 1.0, "like": 1.5,
+    "interaction": 1.0,
+}
 # Timestamps before 1990 or more than a day in the future are almost always unit mistakes
 # (milliseconds, microseconds) or corrupt rows.
 MIN_TIMESTAMP = 631_152_000

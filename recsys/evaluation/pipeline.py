@@ -13,12 +13,15 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from recsys.config import Settings
 from recsys.data.loaders import Dataset
 from recsys.data.splits import HoldoutSplit
 from recsys.store import SessionEvent
+
+if TYPE_CHECKING:
+    from recsys.serving import RecommendationService
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +39,7 @@ PipelineFactory = Callable[[HoldoutSplit, Dataset, Settings], PipelineRecommende
 class ServicePipeline:
     """Adapter: the protocol's request → RecommendationService.recommend (the API's code path)."""
 
-    def __init__(self, service: object, workdir: Path) -> None:
-        from recsys.service import RecommendationService
-
-        assert isinstance(service, RecommendationService)
+    def __init__(self, service: RecommendationService, workdir: Path) -> None:
         self.service = service
         self.workdir = workdir
 
@@ -56,9 +56,9 @@ class ServicePipeline:
 
 def build_service_pipeline(split: HoldoutSplit, dataset: Dataset, settings: Settings) -> ServicePipeline:
     """refresh + train-ranker on `split.train` into a private artifacts dir and in-memory store."""
+    from recsys.engines.local import run_refresh
     from recsys.ranking.train import train_ranker
-    from recsys.refresh import run_refresh
-    from recsys.service import RecommendationService
+    from recsys.serving import RecommendationService
     from recsys.store import open_store
 
     workdir = Path(tempfile.mkdtemp(prefix="recsys-eval-"))

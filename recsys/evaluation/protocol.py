@@ -41,6 +41,7 @@ from recsys.candidates.pipeline import build_candidates
 from recsys.config import Settings
 from recsys.data.loaders import Dataset
 from recsys.data.splits import HoldoutSplit, global_time, session_holdout
+from recsys.engines.publish import publish_artifacts
 from recsys.errors import ConfigError, DataValidationError
 from recsys.evaluation.baselines import (
     ALSRecommender,
@@ -53,7 +54,6 @@ from recsys.evaluation.bootstrap import Interval, bootstrap_ci, paired_differenc
 from recsys.evaluation.metrics import METRIC_KEYS, ListScores, score_lists
 from recsys.evaluation.pipeline import PipelineFactory
 from recsys.progress import NullProgress, Progress
-from recsys.refresh import publish_artifacts
 from recsys.store import SessionEvent, open_store
 
 log = logging.getLogger(__name__)
@@ -275,8 +275,8 @@ def run_evaluation(dataset: Dataset, settings: Settings, config: EvaluationConfi
         store = open_store("embedded://:memory:")
         publish_artifacts(store, artifacts, version="evaluation", progress=progress)
     with clock("candidates.read"):
-        version = store.require_version()
-        store_items = np.asarray(store.item_ids(version))
+        version = store.candidates.require_version()
+        store_items = np.asarray(store.candidates.item_ids(version))
         candidate_lists: dict[str, list[str]] = {}
         missing = 0
         tick = progress.stage("read candidates", len(users))

@@ -8,17 +8,18 @@ feature the model still uses asks for them, so pruned features cost nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-from recsys.bundle import ItemBundle
-from recsys.candidates.als import ALSModel
-from recsys.config import ALSConfig
+from recsys.candidates.bundle import ItemBundle
+from recsys.candidates.item_side import ItemSide
+from recsys.candidates.sources import SOURCES, CachedList, SourceRegistry, SourceRequest
+from recsys.config import CandidateConfig
+from recsys.data.schema import EVENT_WEIGHTS
 
-SOURCE_ALS, SOURCE_POPULAR, SOURCE_SESSION = 0, 1, 2
 KNN_HISTORY = 50
 
 _T = TypeVar("_T")
@@ -48,98 +49,6 @@ class cached_property(Generic[_T]):  # noqa: N801 - a drop-in for functools.cach
         instance.__dict__[self.name] = value
         return value
 
-# Event types and how strongly they signal intent (used for session weights and validation).
-EVENT_WEIGHTS: dict[str, float] = {
-    "view": 0.5, "click": 1.0, "add_to_cart": 2.0, "purchase": 3.0, "rating": 1.0, "like": 1.5,
-    "interaction": 1.0,
-}
-
-
-class ItemSide:
-    """Per-item arrays derived once per bundle (not per request)."""
-
-    def __init__(self, bundle: ItemBundle, als_regularization: float = 0.05, als_alpha: float = 2.0) -> None:
-        self.bundle = bundle
-        f = bundle.item_factors.astype(np.float32)
-        self.factors = f
-        self.norms = np.linalg.norm(f, axis=1).astype(np.float32)
-        self.unit = f / np.maximum(self.norms, 1e-6)[:, None]
-        self.pop_log = np.log1p(bundle.popularity).astype(np.float32)
-        self.pop_recent_log = np.log1p(bundle.popularity_recent).astype(np.float32)
-        total, recent_total = float(bundle.popularity.sum()) or 1.0, float(bundle.popularity_recent.sum()) or 1.0
-        # Trend: share of recent activity over share of all-time activity (smoothed), on a log scale.
-        self.trend = np.log((bundle.popularity_recent / recent_total + 1e-5)
-                            / (bundle.popularity / total + 1e-5)).astype(np.float32)
-        self.categories = bundle.categories.tocsr()
-        self.categories_dense = self.categories.toarray().astype(np.float32) if self.categories.shape[1] else \
-            np.zeros((bundle.n_items, 0), dtype=np.float32)
-        self.n_categories = self.categories_dense.sum(axis=1).astype(np.float32)
-        self.covisit = bundle.covisit.tocsr()
-        self.itemknn = bundle.itemknn.tocsr()
-        self.n_items = bundle.n_items
-        # Online fold-in uses the candidate model's own solver (same normal equations as training).
-        self.als = ALSModel.from_factors(f, ALSConfig(regularization=als_regularization, alpha=als_alpha))
-        order = np.lexsort((np.arange(self.n_items), -bundle.popularity))
-        self.popular = order
-
-    def _gather(self, matrix_name: str, sources: np.ndarray, weights: np.ndarray | None
-                ) -> tuple[np.ndarray, np.ndarray]:
-        """(neighbour indices, weights) of all `sources` rows, without a Python loop."""
-        mat = self.covisit if matrix_name == "covisit" else self.itemknn
-        starts, stops = mat.indptr[sources], mat.indptr[sources + 1]
-        lengths = stops - starts
-        total = int(lengths.sum())
-        # Ragged arange: position j of row r maps to starts[r] + j.
-        take = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
-        w = mat.data[take]
-        if weights is not None:
-            w = w * np.repeat(weights, lengths)
-        return mat.indices[take], w
-
-    def neighbour_scores(self, matrix_name: str, sources: np.ndarray, weights: np.ndarray | None = None
-                         ) -> np.ndarray:
-        """Dense per-item sum of neighbour weights from `sources` (rows of a sparse item×item matrix)."""
-        if sources.size == 0:
-            return np.zeros(self.n_items, dtype=np.float32)
-        idx, w = self._gather(matrix_name, sources, weights)
-        return np.bincount(idx, weights=w, minlength=self.n_items).astype(np.float32)
-
-    def candidate_positions(self, candidates: np.ndarray) -> np.ndarray:
-        """Dense item -> position in `candidates` map (-1 for other items).
-
-        One O(catalogue) fill per request, shared by every neighbour feature, instead of a sort and
-        a binary search in each of them.
-        """
-        positions = np.full(self.n_items, -1, dtype=np.int32)
-        positions[candidates] = np.arange(candidates.size, dtype=np.int32)
-        return positions
-
-    def neighbour_scores_at(self, matrix_name: str, sources: np.ndarray, positions: np.ndarray, n: int,
-                            weights: np.ndarray | None = None) -> np.ndarray:
-        """neighbour_scores restricted to the `n` candidates of `positions` (see candidate_positions)."""
-        if sources.size == 0 or n == 0:
-            return np.zeros(n, dtype=np.float32)
-        idx, w = self._gather(matrix_name, sources, weights)
-        pos = positions[idx]
-        hit = pos >= 0
-        return np.bincount(pos[hit], weights=w[hit], minlength=n).astype(np.float32)
-
-    def neighbour_max(self, matrix_name: str, sources: np.ndarray, positions: np.ndarray, n: int) -> np.ndarray:
-        """Per-candidate max neighbour weight from any source item (weights are non-negative)."""
-        out = np.zeros(n, dtype=np.float32)
-        if sources.size == 0 or n == 0:
-            return out
-        idx, w = self._gather(matrix_name, sources, None)
-        pos = positions[idx]
-        hit = pos >= 0
-        np.maximum.at(out, pos[hit], w[hit].astype(np.float32))
-        return out
-
-    def fold_in(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """ALS user vector from (items, weights): same normal equations as implicit's solver."""
-        return self.als.fold_in(items, weights)
-
-
 @dataclass
 class FeatureContext:
     """One user's request: candidate items plus what is known about the user and the session."""
@@ -147,7 +56,7 @@ class FeatureContext:
     items: ItemSide
     candidates: np.ndarray  # item indices [n]
     als_scores: np.ndarray  # float32 [n]
-    source: np.ndarray  # int8 per candidate: SOURCE_ALS, SOURCE_POPULAR or SOURCE_SESSION
+    source: np.ndarray  # int8 per candidate: the code of the source that brought it (candidates.sources)
     history: np.ndarray  # item indices, oldest first
     session_items: np.ndarray  # known session item indices, oldest first
     session_weights: np.ndarray  # event weights of those items
@@ -233,7 +142,7 @@ class FeatureContext:
         return self.history[-10:]
 
 
-def session_arrays(bundle: ItemBundle, session: list[tuple[str, str, float]]
+def session_arrays(bundle: ItemBundle, session: Sequence[tuple[str, str, float]]
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(item indices, event weights, timestamps) of the known items of a session, oldest first.
 
@@ -247,51 +156,18 @@ def session_arrays(bundle: ItemBundle, session: list[tuple[str, str, float]]
     return np.asarray(idx, dtype=np.int64), np.asarray(w, dtype=np.float64), np.asarray(ts, dtype=np.float64)
 
 
-def session_neighbours(items: ItemSide, s_items: np.ndarray, s_weights: np.ndarray, exclude: np.ndarray,
-                       n: int) -> np.ndarray:
-    """Up to `n` items co-visited with / similar to the session items, best first, none in `exclude`
-    (item indices, or a boolean mask over the catalogue).
-
-    The second candidate source: the cached ALS list is computed before the session exists, so
-    items the session points at are added here, at request time.
-    """
-    if n <= 0 or s_items.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    near = items.neighbour_scores("covisit", s_items, s_weights) + items.neighbour_scores("itemknn", s_items,
-                                                                                          s_weights)
-    near[exclude] = 0.0
-    positive = np.flatnonzero(near > 0)
-    if positive.size > n:
-        positive = positive[np.argpartition(-near[positive], n - 1)[:n]]
-    return positive[np.lexsort((positive, -near[positive]))].astype(np.int64)
-
-
-def make_context(items: ItemSide, candidates: np.ndarray, scores: np.ndarray, n_primary: int,
-                 history: np.ndarray, session: list[tuple[str, str, float]], now: float,
-                 blocked: np.ndarray | None = None, *, session_candidates: int = 0) -> FeatureContext:
+def make_context(items: ItemSide, cached: CachedList | None, history: np.ndarray,
+                 session: Sequence[tuple[str, str, float]], now: float, blocked: np.ndarray | None = None, *,
+                 config: CandidateConfig, sources: SourceRegistry = SOURCES) -> FeatureContext:
     """The one way a FeatureContext is made (training and serving).
 
-    Drops blocked candidates (history, session, explicit excludes) and then adds up to
-    `session_candidates` session neighbours, so features like ranks are computed on the very list
-    that will be scored, identically offline and online. Added items have no ALS score (NaN:
-    LightGBM's missing value).
+    The candidate sources assemble the pool (the cached list or its fallback, minus blocked items —
+    history, session, explicit excludes — plus request-time sources such as session neighbours), so
+    features like ranks are computed on the very list that will be scored, identically offline and
+    online. Items without an ALS score (session neighbours) get NaN: LightGBM's missing value.
     """
     s_items, s_weights, s_ts = session_arrays(items.bundle, session)
-    drop = s_items if blocked is None else np.concatenate([blocked, s_items])
-    source = np.full(candidates.size, SOURCE_POPULAR, dtype=np.int8)
-    source[:n_primary] = SOURCE_ALS
-    scores = scores.astype(np.float32)
-    # Dense catalogue masks: one O(catalogue) fill each, cheaper than np.isin's sorts at request sizes.
-    dropped = np.zeros(items.n_items, dtype=bool)
-    dropped[drop] = True
-    if drop.size:
-        keep = ~dropped[candidates]
-        candidates, scores, source = candidates[keep], scores[keep], source[keep]
-    dropped[candidates] = True  # session neighbours already in the list are not added twice
-    extra = session_neighbours(items, s_items, s_weights, dropped, session_candidates)
-    if extra.size:
-        candidates = np.concatenate([candidates, extra])
-        scores = np.concatenate([scores, np.full(extra.size, np.nan, dtype=np.float32)])
-        source = np.concatenate([source, np.full(extra.size, SOURCE_SESSION, dtype=np.int8)])
-    return FeatureContext(items=items, candidates=candidates, als_scores=scores, source=source, history=history,
-                          session_items=s_items, session_weights=s_weights, session_timestamps=s_ts, now=now)
+    pool = sources.assemble(SourceRequest(items, cached, history, s_items, s_weights, config), blocked)
+    return FeatureContext(items=items, candidates=pool.candidates, als_scores=pool.scores, source=pool.source,
+                          history=history, session_items=s_items, session_weights=s_weights,
+                          session_timestamps=s_ts, now=now)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from recsys.features.context import KNN_HISTORY, SOURCE_POPULAR, SOURCE_SESSION, FeatureContext
+from recsys.candidates.sources import SOURCE_POPULAR, SOURCE_SESSION
+from recsys.features.context import KNN_HISTORY, FeatureContext
 from recsys.features.registry import REGISTRY
 
 register = REGISTRY.register

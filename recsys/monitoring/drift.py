@@ -1,9 +1,9 @@
 """Drift of served ranker features against the ranker's training reference (evidently's DataDriftPreset).
 
-Inputs (contract with the ranker): `<artifacts>/models/CURRENT` names the serving model version;
-`<artifacts>/models/<version>/manifest.json` lists its "features" and `reference.parquet` holds a sample
-of its training feature rows. The current side is the feature log of that same model version over the
-last `window_hours` (rows of other versions have other features or other training data).
+Inputs (contract with the ranker, through the artifact registry): the promoted (CURRENT) model version,
+its manifest's "features", and its `reference.parquet`, a sample of its training feature rows. The
+current side is the feature log of that same model version over the last `window_hours` (rows of
+other versions have other features or other training data).
 
 Verdicts: "no_model" (nothing to compare with), "insufficient_data" (fewer than `min_rows` recent rows:
 no verdict, so no false alarm), "no_drift", "drift" (drifted share > threshold: retrain).
@@ -14,6 +14,7 @@ evidently is imported inside `compare_features`: it takes seconds to import.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import time
@@ -25,10 +26,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recsys.artifacts import ArtifactRegistry, open_registry
 from recsys.config import DriftConfig, Settings
 from recsys.errors import ArtifactError
 from recsys.monitoring.feature_log import read_feature_log
-from recsys.store import CandidateStore
+from recsys.ranking.model import REFERENCE_FILE
+from recsys.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -87,38 +90,15 @@ class DriftResult:
         return asdict(self)
 
 
-def models_dir(artifacts_dir: Path) -> Path:
-    return Path(artifacts_dir) / "models"
-
-
-def current_model(artifacts_dir: Path) -> tuple[str, Path] | None:
-    """(version, directory) of the serving ranker per `models/CURRENT`, None when there is none yet."""
-    pointer = models_dir(artifacts_dir) / "CURRENT"
-    if not pointer.is_file():
-        return None
-    version = pointer.read_text().strip()
-    if not version:
-        return None
-    model_dir = models_dir(artifacts_dir) / version
-    if not model_dir.is_dir():
-        raise ArtifactError(f"models/CURRENT names {version!r} but {model_dir} does not exist")
-    return version, model_dir
-
-
-def load_reference(model_dir: Path) -> tuple[pd.DataFrame, list[str]]:
+def load_reference(registry: ArtifactRegistry, version: str) -> tuple[pd.DataFrame, list[str]]:
     """The training reference sample and the model's ordered feature names; checks they agree."""
-    manifest_path, ref_path = model_dir / "manifest.json", model_dir / "reference.parquet"
-    try:
-        manifest = json.loads(manifest_path.read_text())
-        features = [str(f) for f in manifest["features"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ArtifactError(f"cannot read the feature list of {manifest_path}: {exc}") from exc
-    if not ref_path.is_file():
-        raise ArtifactError(f"model {model_dir.name} has no drift reference {ref_path}")
-    reference = pd.read_parquet(ref_path)
+    features = registry.model_manifest(version).features
+    if not registry.has_model_file(version, REFERENCE_FILE):
+        raise ArtifactError(f"model {version} has no drift reference {REFERENCE_FILE}")
+    reference = pd.read_parquet(io.BytesIO(registry.model_file(version, REFERENCE_FILE)))
     missing = [f for f in features if f not in reference.columns]
     if missing:
-        raise ArtifactError(f"{ref_path} lacks manifest features {missing}")
+        raise ArtifactError(f"the drift reference of model {version} lacks manifest features {missing}")
     return reference[features].astype(float), features
 
 
@@ -202,27 +182,28 @@ def prune_reports(report_dir: Path, keep: int) -> None:
             old.unlink(missing_ok=True)
 
 
-def check_drift(settings: Settings, store: CandidateStore, *, now: float | None = None,
-                html_path: Path | None = None, json_path: Path | None = None) -> DriftResult:
+def check_drift(settings: Settings, store: Store, *, now: float | None = None,
+                html_path: Path | None = None, json_path: Path | None = None,
+                registry: ArtifactRegistry | None = None) -> DriftResult:
     """Compare the recent feature log with the current model's reference; write JSON (+ HTML on a verdict)."""
     cfg = settings.drift
+    registry = registry or open_registry(settings.artifacts_dir)
     now = time.time() if now is None else now
     base = {"checked_at": now, "window_hours": cfg.window_hours, "threshold": cfg.threshold,
             "min_rows": cfg.min_rows}
-    model = current_model(settings.artifacts_dir)
-    if model is None:
-        result = DriftResult(NO_MODEL, "no ranker model yet (models/CURRENT is missing): nothing to compare; "
+    version = registry.current_model()
+    if version is None:
+        result = DriftResult(NO_MODEL, "no ranker model yet (none promoted): nothing to compare; "
                              "run `recsys train-ranker` first", **base)
         return _finish(result, json_path=json_path)
-    version, model_dir = model
     if cfg.reference == "served":
-        served = _served_reference(settings, store, version, model_dir, base)
+        served = _served_reference(settings, store, registry, version, base)
         if isinstance(served, DriftResult):
             return _finish(served, json_path=json_path)
         reference, features, reference_end = served
         since = max(now - cfg.window_hours * 3600.0, reference_end)  # never compare rows with themselves
     else:
-        reference, features = load_reference(model_dir)
+        reference, features = load_reference(registry, version)
         since = now - cfg.window_hours * 3600.0
     current = read_feature_log(store, since_ts=since, model_version=version)
     if len(current) and "ts" in current.columns:
@@ -259,41 +240,33 @@ def check_drift(settings: Settings, store: CandidateStore, *, now: float | None 
     return _finish(result, json_path=json_path)
 
 
-def _served_reference(settings: Settings, store: CandidateStore, version: str, model_dir: Path,
+def _served_reference(settings: Settings, store: Store, registry: ArtifactRegistry, version: str,
                       base: dict[str, Any]) -> tuple[pd.DataFrame, list[str], float] | DriftResult:
     """The model's first served rows, frozen into `served_reference.parquet` once there are enough.
 
     Returns (reference, features, last reference timestamp), or a no-verdict result while collecting.
     """
     cfg = settings.drift
-    features = _model_features(model_dir)
-    path = model_dir / SERVED_REFERENCE
-    if not path.exists():
+    features = registry.model_manifest(version).features
+    if not registry.has_model_file(version, SERVED_REFERENCE):
         rows = read_feature_log(store, model_version=version)
         if len(rows) < cfg.reference_rows:
             return DriftResult(INSUFFICIENT_DATA, f"collecting the served reference of model {version}: "
                                f"{len(rows)} of {cfg.reference_rows} rows logged; no verdict yet",
                                model_version=version, current_rows=len(rows), n_features=len(features), **base)
         first = rows.sort_values("ts", kind="stable").head(cfg.reference_rows)
-        tmp = path.with_name(f".{path.name}.tmp")
-        first[["ts", *features]].to_parquet(tmp, index=False)
-        tmp.replace(path)
+        buf = io.BytesIO()
+        first[["ts", *features]].to_parquet(buf, index=False)
+        registry.add_model_file(version, SERVED_REFERENCE, buf.getvalue())
         log.info("event=served_reference_frozen model_version=%s rows=%d", version, len(first))
         return DriftResult(REFERENCE_COLLECTED, f"froze the first {len(first)} served rows of model {version} "
                            "as its drift reference; the next check compares against them",
                            model_version=version, reference_rows=len(first), n_features=len(features), **base)
-    frozen = pd.read_parquet(path)
+    frozen = pd.read_parquet(io.BytesIO(registry.model_file(version, SERVED_REFERENCE)))
     missing = [f for f in features if f not in frozen.columns]
     if missing:
-        raise ArtifactError(f"served reference {path} lacks features {missing}")
+        raise ArtifactError(f"the served reference of model {version} lacks features {missing}")
     return frozen[features].astype(float), features, float(frozen["ts"].max())
-
-
-def _model_features(model_dir: Path) -> list[str]:
-    try:
-        return list(json.loads((model_dir / "manifest.json").read_text())["features"])
-    except (OSError, ValueError, KeyError) as exc:
-        raise ArtifactError(f"model {model_dir.name}: unreadable manifest: {exc}") from exc
 
 
 def _finish(result: DriftResult, *, json_path: Path | None) -> DriftResult:

@@ -1,7 +1,7 @@
 """Sampled log of the feature vectors the online ranker scored, for the drift check.
 
-Row format (the contract with the serving path), one JSON object per list entry under
-`store.keys.feature_log`, newest last, capped:
+Row format (the contract with the serving path), one JSON object per entry of the store's feature
+log (`store.feature_log`), newest last, capped:
 
     {"ts": float, "model_version": str, "user_id": str, "features": {name: float, ...}}
 
@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from recsys.store import CandidateStore
+from recsys.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def encode_feature_rows(model_version: str, user_id: str, names: Sequence[str], 
             for row in rows.astype(np.float64).tolist()]
 
 
-def log_feature_rows(store: CandidateStore, model_version: str, user_id: str, names: Sequence[str],
+def log_feature_rows(store: Store, model_version: str, user_id: str, names: Sequence[str],
                      matrix: np.ndarray, rate: float, rng: np.random.Generator, *,
                      max_rows: int = DEFAULT_MAX_ROWS, ts: float | None = None) -> int:
     """Append each row of `matrix` (n_rows × len(names)) with probability `rate`; returns rows written.
@@ -56,11 +56,11 @@ def log_feature_rows(store: CandidateStore, model_version: str, user_id: str, na
     if keep.size == 0:
         return 0
     payload = encode_feature_rows(model_version, user_id, names, matrix[keep], time.time() if ts is None else ts)
-    store.backend.list_append(store.keys.feature_log, payload, max_rows, None)
+    store.feature_log.append(payload, max_rows)
     return len(payload)
 
 
-def read_feature_log(store: CandidateStore, since_ts: float | None = None,
+def read_feature_log(store: Store, since_ts: float | None = None,
                      model_version: str | None = None) -> pd.DataFrame:
     """The logged rows as a pandas DataFrame: ts, model_version, user_id, then one column per feature.
 
@@ -70,7 +70,7 @@ def read_feature_log(store: CandidateStore, since_ts: float | None = None,
     meta: dict[str, list] = {c: [] for c in META_COLUMNS}
     features: list[dict[str, float | None]] = []
     bad = 0
-    for raw in store.backend.list_range(store.keys.feature_log):
+    for raw in store.feature_log.rows():
         try:
             row = json.loads(raw)
             ts = float(row["ts"])

@@ -1,4 +1,4 @@
-"""Job and drift health derived from the shared job history (`recsys.jobs_history.list_job_runs`).
+"""Job and drift health derived from the shared job history (`Store.jobs.runs`).
 
 Why from the history and not from counters kept by the jobs: the jobs run in scheduler processes that
 serve no HTTP, possibly on other machines, while `/metrics` is scraped from the API. The history in the
@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from recsys.jobs_history import FAILED, LOST, OK, RUNNING
+from recsys.store.job_history import FAILED, LOST, OK, RUNNING
 
 # Statuses that count as a failure of the job (abandoned = stopped cleanly at shutdown: not a failure).
 FAILURES = (FAILED, LOST)
@@ -54,7 +54,7 @@ def _float(value: Any) -> float | None:
 
 
 def summarise_jobs(runs: Iterable[Mapping[str, Any]]) -> dict[str, JobSummary]:
-    """Per job, from runs ordered newest first (as `list_job_runs` returns them)."""
+    """Per job, from runs ordered newest first (as `Store.jobs.runs` returns them)."""
     out: dict[str, JobSummary] = {}
     seen_ok: set[str] = set()
     for run in runs:

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from recsys.candidates.item_side import ItemSide
 from recsys.candidates.pipeline import build_candidates
-from recsys.config import Settings
+from recsys.candidates.sources import CachedList
+from recsys.config import CandidateConfig, Settings
 from recsys.data.splits import session_holdout
 from recsys.errors import DataValidationError
-from recsys.features import REGISTRY, ItemSide
-from recsys.features.context import FeatureContext, make_context
+from recsys.features import REGISTRY, FeatureContext, make_context
 from recsys.progress import NullProgress, Progress
 
 log = logging.getLogger(__name__)
@@ -41,13 +42,16 @@ class RankerData:
                           self.candidate_recall)
 
 
-def offline_features(item_side: ItemSide, candidates: tuple[np.ndarray, np.ndarray, int], history: np.ndarray,
-                     session: list[tuple[str, str, float]], now: float, names: list[str], session_candidates: int,
+def offline_features(item_side: ItemSide, cached: CachedList | None, history: np.ndarray,
+                     session: list[tuple[str, str, float]], now: float, names: list[str], config: CandidateConfig,
                      blocked: np.ndarray | None = None) -> tuple[FeatureContext, np.ndarray]:
-    """The training-side feature matrix of one user: same context + registry as serving."""
-    cand, scores, n_primary = candidates
-    ctx = make_context(item_side, cand, scores, n_primary, history, session, now,
-                       history if blocked is None else blocked, session_candidates=session_candidates)
+    """The training-side feature matrix of one user: same context + registry as serving.
+
+    `cached=None` is a user the service does not know: the candidate sources fall back to popular
+    items exactly as they do online.
+    """
+    ctx = make_context(item_side, cached, history, session, now, history if blocked is None else blocked,
+                       config=config)
     return ctx, REGISTRY.build_matrix(names, ctx)
 
 
@@ -104,12 +108,11 @@ def _window_data(interactions: pl.DataFrame, items: pl.DataFrame | None, setting
                 .agg(pl.col("item_id"), pl.col("event"), pl.col("timestamp")))
     session_of = {u: list(zip(i, e, t, strict=True)) for u, i, e, t in sessions.iter_rows()}
 
-    # Some users also appear "cold" (no history, popular candidates, as the service serves unknown
-    # users), so the ranker learns to rerank popular items + session neighbours too.
+    # Some users also appear "cold" (no history, no cached list: the candidate sources fall back to
+    # popular items, as the service does for unknown users), so the ranker learns to rerank popular
+    # items + session neighbours too.
     rng = np.random.default_rng(settings.seed + window)
     cold = set(rng.choice(users, size=int(len(users) * settings.ranker.cold_share), replace=False).tolist())
-    popular = item_side.popular[: settings.candidates.n_candidates].astype(np.int64)
-    popular_fill = (popular, item_side.pop_log[popular].astype(np.float32), 0)
     empty = np.zeros(0, dtype=np.int64)
     blocks, labels, groups, kept, found, total = [], [], [], [], 0, 0
     tick = progress.stage(f"ranker features w{window}", len(users))
@@ -121,13 +124,14 @@ def _window_data(interactions: pl.DataFrame, items: pl.DataFrame | None, setting
         session = [(str(i), str(e), float(t)) for i, e, t in session_of.get(user, [])]
         now = max(t for _, _, t in session) if session else 0.0
         target_idx = arts.bundle.indices_of(split.targets[user])
-        variants = [(arts.lists.row(row), arts.histories[row], None)]
+        variants: list[tuple[CachedList | None, np.ndarray, np.ndarray | None]] = [
+            (CachedList(*arts.lists.row(row)), arts.histories[row], None)]
         if user in cold:
             seen = arts.matrix.matrix.indices[arts.matrix.matrix.indptr[row]:arts.matrix.matrix.indptr[row + 1]]
-            variants.append((popular_fill, empty, seen.astype(np.int64)))
-        for v, (cands, history, blocked) in enumerate(variants):
-            ctx, matrix = offline_features(item_side, cands, history, session, now, names,
-                                           settings.candidates.session_candidates, blocked)
+            variants.append((None, empty, seen.astype(np.int64)))
+        for v, (cached, history, blocked) in enumerate(variants):
+            ctx, matrix = offline_features(item_side, cached, history, session, now, names, settings.candidates,
+                                           blocked)
             y = np.isin(ctx.candidates, target_idx).astype(np.float32)
             if v == 0:
                 total += len(split.targets[user])

@@ -15,15 +15,14 @@ model was not promoted.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
+from recsys.artifacts import ArtifactRegistry
+from recsys.errors import ArtifactError
 from recsys.features import REGISTRY, FeatureRegistry
 from recsys.ranking.importance import FeatureHistory
-from recsys.ranking.model import current_model_version, models_dir
 
 NEW = "new"
 STATUSES = ("active", "candidate", "pruned", NEW)
@@ -85,12 +84,12 @@ class FeatureReport:
                 "notes": self.notes}
 
 
-def _manifest(artifacts_dir: Path, version: str | None) -> dict[str, Any]:
+def _manifest(artifacts: ArtifactRegistry, version: str | None) -> dict[str, Any]:
     if version is None:
         return {}
     try:
-        return dict(json.loads((models_dir(artifacts_dir) / version / "manifest.json").read_text()))
-    except (OSError, ValueError):
+        return artifacts.model_manifest(version).model_dump()
+    except ArtifactError:
         return {}
 
 
@@ -105,13 +104,13 @@ def _runs(history: FeatureHistory) -> list[RunSummary]:
     return out
 
 
-def build_feature_report(artifacts_dir: Path, registry: FeatureRegistry | None = None, *,
+def build_feature_report(artifacts: ArtifactRegistry, registry: FeatureRegistry | None = None, *,
                          trend_runs: int = 5) -> FeatureReport:
-    """The report of one artifacts directory; a fresh directory gives every feature as `new`."""
+    """The report of one artifact registry; a fresh one gives every feature as `new`."""
     registry = registry if registry is not None else REGISTRY
-    history = FeatureHistory.load(artifacts_dir)
-    version = current_model_version(artifacts_dir)
-    manifest = _manifest(artifacts_dir, version)
+    history = FeatureHistory.load(artifacts)
+    version = artifacts.current_model()
+    manifest = _manifest(artifacts, version)
     model_features = [str(f) for f in manifest.get("features", [])]
     status = history.status()
     recent = history.run_ids(trend_runs)
@@ -119,7 +118,7 @@ def build_feature_report(artifacts_dir: Path, registry: FeatureRegistry | None =
         (str(r.get("run_id")), str(r.get("feature"))): r for r in history.importances if r.get("fit") == "full"}
     notes: list[str] = []
     if version is None:
-        notes.append(f"no ranker model yet in {models_dir(artifacts_dir)}: run `recsys train-ranker --data PATH` "
+        notes.append(f"no ranker model yet in {artifacts.model_location()}: run `recsys train-ranker --data PATH` "
                      "to train one; until then no feature has been measured")
     elif not manifest:
         notes.append(f"the current model {version} has no readable manifest")
@@ -154,7 +153,7 @@ def build_feature_report(artifacts_dir: Path, registry: FeatureRegistry | None =
     if stale:
         notes.append(f"{len(stale)} feature(s) in the log are no longer registered: {', '.join(stale)}")
     last = history.last_decision
-    return FeatureReport(str(artifacts_dir), version, model_features, rows, _runs(history),
+    return FeatureReport(artifacts.model_location(), version, model_features, rows, _runs(history),
                          last.get("policy") if last else None, notes)
 
 

@@ -53,22 +53,17 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import lightgbm as lgb
 import numpy as np
 
+from recsys.artifacts import ArtifactRegistry, open_registry
 from recsys.config import PruningConfig, Settings
 from recsys.errors import ArtifactError
 from recsys.ranking.compact import check_same_predictions, drop_unused_columns
 from recsys.ranking.dataset import RankerData
-from recsys.ranking.importance import (
-    FeatureHistory,
-    append_jsonl,
-    decision_log_path,
-    importance_log_path,
-)
+from recsys.ranking.importance import FeatureHistory
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +100,7 @@ class FeaturePlan:
 def plan_features(settings: Settings, registered: Sequence[str], explicit: Sequence[str] | None = None,
                   history: FeatureHistory | None = None) -> FeaturePlan:
     """Registered features minus those pruned earlier (except the ones due for a re-test)."""
-    history = history if history is not None else FeatureHistory.load(settings.artifacts_dir)
+    history = history if history is not None else FeatureHistory.load(open_registry(settings.artifacts_dir))
     run = history.runs + 1
     if explicit:
         return FeaturePlan(list(explicit), [], [], run, explicit=True)
@@ -467,7 +462,7 @@ def train_with_pruning(settings: Settings, data: RankerData, plan: FeaturePlan, 
     model has a version.
     """
     cfg = settings.pruning
-    history = history if history is not None else FeatureHistory.load(settings.artifacts_dir)
+    history = history if history is not None else FeatureHistory.load(open_registry(settings.artifacts_dir))
     run_id = new_run_id()
     full_booster, full = _fit(fit, measure, data, settings.seed)
     fits = {"full": full}
@@ -539,7 +534,6 @@ def _statuses(plan: FeaturePlan, verdicts: dict[str, FeatureVerdict], attempts: 
     return status, pruned_at
 
 
-def record_run(artifacts_dir: Path, outcome: PruningOutcome, model_version: str) -> None:
+def record_run(registry: ArtifactRegistry, outcome: PruningOutcome, model_version: str) -> None:
     """Append the run's importances and its decision to the logs beside the models."""
-    append_jsonl(importance_log_path(artifacts_dir), outcome.importance_records(model_version))
-    append_jsonl(decision_log_path(artifacts_dir), [outcome.decision_record(model_version)])
+    FeatureHistory.record(registry, outcome.importance_records(model_version), outcome.decision_record(model_version))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import json
+import io
 import logging
 import time
 from collections.abc import Callable
@@ -15,12 +15,15 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
+from recsys.artifacts import ArtifactRegistry, open_registry
 from recsys.config import Settings
 from recsys.data.loaders import Dataset, load_dataset
+from recsys.errors import ArtifactError, ConfigError
 from recsys.features import REGISTRY
 from recsys.progress import NullProgress, Progress
 from recsys.ranking.dataset import RankerData, build_ranker_data
-from recsys.ranking.model import current_model_version, models_dir, promote
+from recsys.ranking.importance import FeatureHistory
+from recsys.ranking.model import MODEL_FILE, REFERENCE_FILE
 from recsys.ranking.pruning import plan_features, record_run, train_with_pruning
 
 log = logging.getLogger(__name__)
@@ -46,7 +49,7 @@ def lgb_params(seed: int) -> dict[str, object]:
 @dataclass
 class TrainResult:
     model_version: str
-    path: Path
+    path: str  # where the registry keeps it (for messages)
     valid_ndcg: float
     promoted: bool
     reason: str
@@ -91,86 +94,87 @@ def importances(booster: lgb.Booster) -> dict[str, dict[str, float]]:
             for name, g, s in zip(booster.feature_name(), gain, split, strict=True)}
 
 
-def save_model(settings: Settings, booster: lgb.Booster, data: RankerData, valid_ndcg: float,
-               extra: dict[str, object]) -> tuple[str, Path]:
-    """model.txt + manifest.json + reference.parquet, written to a temp dir then renamed."""
-    version = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{int(time.time() * 1000) % 1000:03d}"
-    root = models_dir(settings.artifacts_dir)
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".tmp-{version}"
-    tmp.mkdir()
-    booster.save_model(str(tmp / "model.txt"), num_iteration=booster.best_iteration)
+def new_model_version() -> str:
+    """UTC timestamp to the millisecond, like candidate versions: sortable, unique per run."""
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{int(time.time() * 1000) % 1000:03d}"
+
+
+def save_model(registry: ArtifactRegistry, settings: Settings, booster: lgb.Booster, data: RankerData,
+               valid_ndcg: float, extra: dict[str, object]) -> str:
+    """model.txt + reference.parquet + the manifest, as one version of the registry."""
+    version = new_model_version()
     rng = np.random.default_rng(settings.seed)
     take = rng.choice(data.features.shape[0], size=min(REFERENCE_ROWS, data.features.shape[0]), replace=False)
-    pl.DataFrame(data.features[np.sort(take)], schema=data.feature_names, orient="row").write_parquet(
-        tmp / "reference.parquet")
-    manifest = {
-        "model_version": version, "created_at": time.time(), "features": data.feature_names,
+    reference = io.BytesIO()
+    pl.DataFrame(data.features[np.sort(take)], schema=data.feature_names, orient="row").write_parquet(reference)
+    registry.save_model(version, {
+        MODEL_FILE: booster.model_to_string(num_iteration=booster.best_iteration).encode(),
+        REFERENCE_FILE: reference.getvalue(),
+    }, {
+        "created_at": time.time(), "features": data.feature_names,
         "params": {**lgb_params(settings.seed), "max_trees": settings.ranker.max_trees},
         "best_iteration": booster.best_iteration,
         "metrics": {"valid_ndcg@10": valid_ndcg, "candidate_recall": data.candidate_recall},
         "training": {"users": len(data.user_ids), "rows": int(data.features.shape[0])},
         "importances": importances(booster), **extra,
-    }
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    tmp.rename(root / version)
-    return version, root / version
+    })
+    return version
 
 
-def current_valid_ndcg(settings: Settings) -> float | None:
-    version = current_model_version(settings.artifacts_dir)
+def current_valid_ndcg(registry: ArtifactRegistry) -> float | None:
+    version = registry.current_model()
     if version is None:
         return None
     try:
-        manifest = json.loads((models_dir(settings.artifacts_dir) / version / "manifest.json").read_text())
-        return float(manifest["metrics"]["valid_ndcg@10"])
-    except (OSError, KeyError, ValueError):
+        return registry.model_manifest(version).valid_ndcg
+    except ArtifactError:
         return None  # a broken current model must not block a good new one
 
 
 def train_ranker(settings: Settings, data: str | Path | Dataset, *, feature_names: list[str] | None = None,
                  force_promote: bool = False, progress: Progress | None = None,
-                 before_publish: Callable[[], None] | None = None) -> TrainResult:
+                 before_publish: Callable[[], None] | None = None,
+                 registry: ArtifactRegistry | None = None) -> TrainResult:
     """Build training data, fit LambdaMART, save, and promote when validation nDCG@10 is not worse."""
     progress = progress or NullProgress()
+    registry = registry or open_registry(settings.artifacts_dir)
     start = time.perf_counter()
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     # Feature debt control (pruning.py): features pruned by earlier runs are not even computed; the
     # kept model is the full fit or, within tolerance, the fit without the features that earn nothing.
-    plan = plan_features(settings, REGISTRY.names, feature_names)
+    history = FeatureHistory.load(registry)
+    plan = plan_features(settings, REGISTRY.names, feature_names, history=history)
     rdata = build_ranker_data(dataset.interactions, dataset.items, settings, plan.features, progress=progress)
     fit = partial(fit_lambdamart, num_boost_round=settings.ranker.max_trees)
     pruning = train_with_pruning(settings, rdata, plan, fit=fit, measure=importances,
                                  validation_users=lambda d: ~_split_users(d.user_ids, settings.seed),
-                                 registered=REGISTRY.names)
+                                 registered=REGISTRY.names, history=history)
     booster, valid_ndcg, rdata = pruning.booster, pruning.valid_ndcg, pruning.data
-    version, path = save_model(settings, booster, rdata, valid_ndcg, {
+    version = save_model(registry, settings, booster, rdata, valid_ndcg, {
         "data_source": dataset.source, "pruning": pruning.summary(),
         "importances_full": pruning.fits["full"].importances})
-    record_run(settings.artifacts_dir, pruning, version)
-    current = current_valid_ndcg(settings)
+    record_run(registry, pruning, version)
+    current = current_valid_ndcg(registry)
     if before_publish is not None:
         before_publish()  # the scheduler's last word: raises when this run must not publish
     if force_promote or current is None or pruning.reference_ndcg >= current:
         reason = "forced" if force_promote else (
             "first model" if current is None else
             f"valid nDCG@10 {pruning.reference_ndcg:.4f} >= current {current:.4f}")
-        promote(settings.artifacts_dir, version, reason)
+        registry.promote(version, reason)
         promoted = True
     else:
         reason = f"not promoted: valid nDCG@10 {pruning.reference_ndcg:.4f} < current {current:.4f}"
         promoted = False
     log.info("event=ranker_trained model_version=%s valid_ndcg=%.4f promoted=%s reason=%r", version, valid_ndcg,
              promoted, reason)
-    return TrainResult(version, path, valid_ndcg, promoted, reason, rdata.feature_names, importances(booster),
+    return TrainResult(version, registry.model_location(version), valid_ndcg, promoted, reason, rdata.feature_names,
+                       importances(booster),
                        booster.best_iteration, time.perf_counter() - start, pruning.summary())
 
 
-def train_ranker_job(settings: Settings, store: object, *, before_publish: Callable[[], None] | None = None
-                     ) -> TrainResult:
+def train_ranker_job(settings: Settings, *, before_publish: Callable[[], None] | None = None) -> TrainResult:
     """The scheduled `train-ranker` job: train on `settings.data_path`, promote if not worse."""
-    from recsys.errors import ConfigError
-
     if settings.data_path is None:
         raise ConfigError("RECSYS_DATA_PATH is not set: the scheduled train-ranker job has no data to read")
     return train_ranker(settings, settings.data_path, before_publish=before_publish)

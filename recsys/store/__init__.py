@@ -1,27 +1,119 @@
-"""Candidate and session store: one layout, Redis or embedded backend chosen by URL."""
+"""The store: one key layout (keys.py) over a byte-only backend chosen by URL, reached through domain stores.
+
+    store = open_store("redis://127.0.0.1:6379/0")   # or embedded://PATH (default), embedded://:memory:
+    store.candidates   versions, pointer flip, meta and item ids        (candidates.py)
+    store.sessions     live sessions                                    (sessions.py)
+    store.feature_log  sampled served feature rows                      (feature_log.py)
+    store.jobs         job history                                      (job_history.py)
+    store.locks        job locks                                        (locks.py)
+    store.read_user    the serving read: candidates + history + session + pointer, one round trip
+
+Nothing outside this package touches a backend or a key: a new use of the store is a named method
+here, so the layout stays written down in one place and every backend keeps the same contract.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from recsys.errors import ConfigError
-from recsys.store.backend import KVBackend
-from recsys.store.candidate_store import CandidateStore, SessionEvent, UserRecord, VersionWriter
+from recsys.store.backend import BreakerStats, KVBackend
+from recsys.store.candidates import CandidateVersions, VersionWriter, new_version_id
+from recsys.store.codec import decode_candidates, decode_indices
+from recsys.store.feature_log import FeatureLogStore
+from recsys.store.job_history import JobHistory, JobRun
+from recsys.store.keys import Keys
+from recsys.store.locks import LockStore
+from recsys.store.sessions import SessionEvent, SessionStore, decode_session
 
 if TYPE_CHECKING:
     from recsys.config import Settings
 
-__all__ = ["CandidateStore", "KVBackend", "SessionEvent", "UserRecord", "VersionWriter", "open_backend",
-           "open_store",
-           "store_from_settings"]
+__all__ = ["BreakerStats", "CandidateVersions", "JobRun", "Store", "SessionEvent", "UserRecord", "VersionWriter",
+           "new_version_id", "open_backend", "open_store", "store_from_settings"]
 
 
-def open_backend(url: str, *, batch_size: int = 2000, breaker_cooldown_s: float = 1.0) -> KVBackend:
+@dataclass
+class UserRecord:
+    """What the online path reads for one user in one round trip."""
+
+    candidates: tuple[np.ndarray, np.ndarray, int] | None  # (item indices, scores, n_primary)
+    history: np.ndarray | None
+    session: list[SessionEvent]
+    # The published pointer, read in the same round trip: None when the store has lost it (restarted
+    # empty), so a miss can be told apart from an unknown user without a second request.
+    published: str | None = None
+
+
+class Store:
+    """Every domain store over one backend and one namespace."""
+
+    def __init__(self, backend: KVBackend, *, namespace: str = "recsys", grace_seconds: int = 3600,
+                 session_max_events: int = 50, session_ttl_seconds: int = 1800,
+                 job_history_max_runs: int = 1000) -> None:
+        self._backend = backend
+        self._keys = Keys(namespace)
+        self.candidates = CandidateVersions(backend, self._keys, grace_seconds=grace_seconds)
+        self.sessions = SessionStore(backend, self._keys, max_events=session_max_events,
+                                     ttl_seconds=session_ttl_seconds)
+        self.feature_log = FeatureLogStore(backend, self._keys)
+        self.locks = LockStore(backend, self._keys)
+        self.jobs = JobHistory(backend, self._keys, self.locks, max_runs=job_history_max_runs)
+
+    @property
+    def url(self) -> str:
+        return self._backend.url
+
+    @property
+    def namespace(self) -> str:
+        return self._keys.ns
+
+    def read_user(self, version: str, user_id: str, *, with_session: bool = True) -> UserRecord:
+        """Candidates + history + live session of one user (and the pointer) in a single round trip.
+
+        Raises `CorruptValueError` when a stored value does not decode.
+        """
+        keys = self._keys
+        (cand, hist, pointer), lists = self._backend.fetch(
+            [keys.candidates(version, user_id), keys.history(version, user_id), keys.pointer],
+            [keys.session(user_id)] if with_session else [])
+        return UserRecord(
+            candidates=decode_candidates(cand) if cand else None,
+            history=decode_indices(hist) if hist else None,
+            session=decode_session(lists[0]) if lists else [],
+            published=pointer.decode() if pointer else None,
+        )
+
+    def read_user_blobs(self, version: str, user_ids: list[str]) -> list[tuple[bytes | None, bytes | None]]:
+        """Raw (candidates, history) values of many users in one round trip, undecoded (integrity checks)."""
+        keys = self._keys
+        values, _ = self._backend.fetch([k for u in user_ids for k in (keys.candidates(version, u),
+                                                                       keys.history(version, u))], [])
+        return [(values[2 * i], values[2 * i + 1]) for i in range(len(user_ids))]
+
+    def ping(self) -> bool:
+        return self._backend.ping()
+
+    def breaker(self) -> BreakerStats | None:
+        return self._backend.breaker()
+
+    def wipe(self) -> int:
+        """Delete every key of this namespace (tests, benchmarks): returns how many."""
+        return self._backend.expire_prefix(f"{self._keys.ns}:", 0)
+
+    def close(self) -> None:
+        self._backend.close()
+
+
+def open_backend(url: str, *, breaker_cooldown_s: float = 1.0) -> KVBackend:
     """`redis://…`/`rediss://…` for Redis, `embedded://PATH` or `embedded://:memory:` for SQLite."""
     if url.startswith(("redis://", "rediss://", "unix://")):
         from recsys.store.redis_backend import RedisBackend
 
-        return RedisBackend(url, batch_size=batch_size, breaker_cooldown_s=breaker_cooldown_s)
+        return RedisBackend(url, breaker_cooldown_s=breaker_cooldown_s)
     if url.startswith("embedded://"):
         from recsys.store.embedded_backend import EmbeddedBackend
 
@@ -30,14 +122,19 @@ def open_backend(url: str, *, batch_size: int = 2000, breaker_cooldown_s: float 
     raise ConfigError(f"unsupported store URL {url!r}: use redis://host:port/db or embedded://PATH")
 
 
-def store_from_settings(settings: Settings) -> CandidateStore:
-    """The store the process's Settings describe (URL, namespace, grace period, batch size)."""
-    return open_store(settings.store_url, namespace=settings.store_namespace,
-                      grace_seconds=settings.version_grace_seconds, batch_size=settings.publish_batch_size,
-                      breaker_cooldown_s=settings.store_breaker_cooldown_seconds)
-
-
 def open_store(url: str, *, namespace: str = "recsys", grace_seconds: int = 3600,
-               batch_size: int = 2000, breaker_cooldown_s: float = 1.0) -> CandidateStore:
-    return CandidateStore(open_backend(url, batch_size=batch_size, breaker_cooldown_s=breaker_cooldown_s),
-                          namespace=namespace, grace_seconds=grace_seconds)
+               breaker_cooldown_s: float = 1.0, session_max_events: int = 50, session_ttl_seconds: int = 1800,
+               job_history_max_runs: int = 1000) -> Store:
+    return Store(open_backend(url, breaker_cooldown_s=breaker_cooldown_s), namespace=namespace,
+                 grace_seconds=grace_seconds, session_max_events=session_max_events,
+                 session_ttl_seconds=session_ttl_seconds, job_history_max_runs=job_history_max_runs)
+
+
+def store_from_settings(settings: Settings) -> Store:
+    """The store the process's Settings describe."""
+    return open_store(settings.store_url, namespace=settings.store_namespace,
+                      grace_seconds=settings.version_grace_seconds,
+                      breaker_cooldown_s=settings.store_breaker_cooldown_seconds,
+                      session_max_events=settings.session_max_events,
+                      session_ttl_seconds=settings.session_ttl_seconds,
+                      job_history_max_runs=settings.scheduler.history_max_runs)

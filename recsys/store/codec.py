@@ -3,7 +3,8 @@
 Layout (little-endian):  magic u8 | flags u8 | n u16 | n_primary u16 | indices (u16 or u32) x n
                          | scores f16 x n (candidates only)
 `n_primary` counts the leading entries from the primary source (ALS); the rest are popularity fill.
-Item indices are internal to one artifact version and never leave it.
+Item indices are internal to one artifact version and never leave it. Every blob the store holds is
+encoded and decoded here, one user at a time or a whole batch of users at once.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import struct
 
 import numpy as np
 
-from recsys.errors import ArtifactError
+from recsys.errors import CorruptValueError
 
 MAGIC_CANDIDATES = 0xC1
 MAGIC_INDICES = 0xA1
@@ -20,10 +21,13 @@ _WIDE = 0x01
 _HEADER = struct.Struct("<BBHH")
 
 
+def needs_wide(indices: np.ndarray) -> bool:
+    """Whether item indices need u32 (the u16 form stores indices up to 65534)."""
+    return bool(indices.size and int(indices.max()) >= 65535)
+
+
 def _index_dtype(indices: np.ndarray) -> tuple[np.dtype, int]:
-    if indices.size and int(indices.max()) >= 65535:
-        return np.dtype("<u4"), _WIDE
-    return np.dtype("<u2"), 0
+    return (np.dtype("<u4"), _WIDE) if needs_wide(indices) else (np.dtype("<u2"), 0)
 
 
 def encode_candidates(indices: np.ndarray, scores: np.ndarray, n_primary: int | None = None) -> bytes:
@@ -40,14 +44,14 @@ def encode_candidates(indices: np.ndarray, scores: np.ndarray, n_primary: int | 
 def decode_candidates(blob: bytes) -> tuple[np.ndarray, np.ndarray, int]:
     """Inverse of encode_candidates: (indices int64, scores float32, n_primary)."""
     if len(blob) < _HEADER.size:
-        raise ArtifactError("candidate blob too short")
+        raise CorruptValueError("candidate blob too short")
     magic, flags, n, primary = _HEADER.unpack_from(blob)
     if magic != MAGIC_CANDIDATES:
-        raise ArtifactError(f"not a candidate blob (magic {magic:#x})")
+        raise CorruptValueError(f"not a candidate blob (magic {magic:#x})")
     width = 4 if flags & _WIDE else 2
     expected = _HEADER.size + n * (width + 2)
     if len(blob) != expected:
-        raise ArtifactError(f"candidate blob has {len(blob)} bytes, expected {expected}")
+        raise CorruptValueError(f"candidate blob has {len(blob)} bytes, expected {expected}")
     off = _HEADER.size
     idx = np.frombuffer(blob, dtype="<u4" if width == 4 else "<u2", count=n, offset=off).astype(np.int64)
     scores = np.frombuffer(blob, dtype="<f2", count=n, offset=off + n * width).astype(np.float32)
@@ -62,13 +66,13 @@ def encode_indices(indices: np.ndarray) -> bytes:
 
 def decode_indices(blob: bytes) -> np.ndarray:
     if len(blob) < _HEADER.size:
-        raise ArtifactError("index blob too short")
+        raise CorruptValueError("index blob too short")
     magic, flags, n, _ = _HEADER.unpack_from(blob)
     if magic != MAGIC_INDICES:
-        raise ArtifactError(f"not an index blob (magic {magic:#x})")
+        raise CorruptValueError(f"not an index blob (magic {magic:#x})")
     width = 4 if flags & _WIDE else 2
     if len(blob) != _HEADER.size + n * width:
-        raise ArtifactError("index blob length does not match its header")
+        raise CorruptValueError("index blob length does not match its header")
     return np.frombuffer(blob, dtype="<u4" if width == 4 else "<u2", count=n,
                          offset=_HEADER.size).astype(np.int64)
 
@@ -81,7 +85,7 @@ def encode_index_rows(indptr: np.ndarray, indices: np.ndarray, start: int, stop:
     lo, hi = int(indptr[start]), int(indptr[stop])
     lengths = np.diff(indptr[start:stop + 1]).astype(np.int64)
     values = np.asarray(indices[lo:hi])
-    if values.size and int(values.max()) >= 65535:
+    if needs_wide(values):
         return [encode_indices(np.asarray(indices[indptr[r]:indptr[r + 1]])) for r in range(start, stop)]
     sizes = _HEADER.size + 2 * lengths
     ends = np.cumsum(sizes)
@@ -98,3 +102,28 @@ def encode_index_rows(indptr: np.ndarray, indices: np.ndarray, start: int, stop:
     buf[pos + 1] = body[:, 1]
     raw = buf.tobytes()
     return [raw[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+
+
+def encode_candidate_rows(items: np.ndarray, scores: np.ndarray, n_primary: np.ndarray, *,
+                          wide: bool) -> list[bytes]:
+    """`encode_candidates` of every row of `items` (users × n, -1 = no item) at once, vectorised.
+
+    Byte-identical to encoding each row alone with `encode_candidates` (rows with -1 entries go
+    through it). `wide` is decided by the caller for the whole list (`needs_wide` of all items), so a
+    user's blob does not depend on the batch it was encoded in.
+    """
+    n_users, n = items.shape
+    header = np.zeros((n_users, _HEADER.size), dtype=np.uint8)
+    header[:, 0] = MAGIC_CANDIDATES
+    header[:, 1] = _WIDE if wide else 0
+    header[:, 2:4] = np.full(n_users, n, dtype="<u2").view(np.uint8).reshape(-1, 2)
+    header[:, 4:6] = n_primary.astype("<u2").view(np.uint8).reshape(-1, 2)
+    idx = np.where(items < 0, 0, items).astype("<u4" if wide else "<u2")
+    body = np.concatenate([header, idx.view(np.uint8).reshape(n_users, -1),
+                           scores.astype("<f2").view(np.uint8).reshape(n_users, -1)], axis=1)
+    out = [row.tobytes() for row in body]
+    for u in np.flatnonzero(~(items >= 0).all(axis=1)):
+        valid = items[u] >= 0
+        row_items = items[u][valid]
+        out[u] = encode_candidates(row_items, scores[u][valid], min(int(n_primary[u]), row_items.size))
+    return out

@@ -9,15 +9,18 @@ rows appended and the rows trimmed (a 100k-row feature log costs the same per ap
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import struct
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from recsys.errors import StoreUnavailableError
+from recsys.store.backend import BreakerStats
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -42,6 +45,22 @@ CREATE TABLE IF NOT EXISTS list_items (
 # blobs in `kv`, migrated on first touch), 2 = every list is in the list tables.
 _LAYOUT_LISTS = 2
 _LEN = struct.Struct("<I")
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _guarded(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Map every SQLite error of a backend call to the store's error (a full disk, a locked or corrupt
+    file, a closed connection): callers handle `StoreUnavailableError`, never `sqlite3.Error`."""
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"embedded store error in {method.__name__}: {exc}") from exc
+    return wrapper
 
 
 def _unpack_list(blob: bytes) -> list[bytes]:
@@ -99,26 +118,23 @@ class EmbeddedBackend:
         except sqlite3.Error:
             return False
 
+    @_guarded
     def get(self, key: str) -> bytes | None:
         with self._lock:
             return self._get(key)
 
+    @_guarded
     def set(self, key: str, value: bytes, ttl_ms: int | None = None) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO kv (key, value, expires_at) VALUES (?, ?, ?)",
                              (key, value, self._expiry(ttl_ms)))
 
-    def set_many(self, items: Iterable[tuple[str, bytes]]) -> None:
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._db.executemany("INSERT OR REPLACE INTO kv (key, value, expires_at) VALUES (?, ?, NULL)",
-                                     items)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+    @_guarded
+    def set_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        with self._lock, self._transaction():
+            self._db.executemany("INSERT OR REPLACE INTO kv (key, value, expires_at) VALUES (?, ?, NULL)", items)
 
+    @_guarded
     def delete(self, *keys: str) -> None:
         rows = [(k,) for k in keys]
         with self._lock, self._transaction():
@@ -126,26 +142,22 @@ class EmbeddedBackend:
             self._db.executemany("DELETE FROM list_keys WHERE key = ?", rows)
             self._db.executemany("DELETE FROM list_items WHERE key = ?", rows)
 
+    @_guarded
     def set_if_absent(self, key: str, value: bytes, ttl_ms: int) -> bool:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                if self._get(key) is not None:
-                    self._db.execute("COMMIT")
-                    return False
-                self._db.execute("INSERT OR REPLACE INTO kv (key, value, expires_at) VALUES (?, ?, ?)",
-                                 (key, value, self._expiry(ttl_ms)))
-                self._db.execute("COMMIT")
-                return True
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._lock, self._transaction():
+            if self._get(key) is not None:
+                return False
+            self._db.execute("INSERT OR REPLACE INTO kv (key, value, expires_at) VALUES (?, ?, ?)",
+                             (key, value, self._expiry(ttl_ms)))
+            return True
 
+    @_guarded
     def compare_and_delete(self, key: str, value: bytes) -> bool:
         with self._lock:
             cur = self._db.execute("DELETE FROM kv WHERE key = ? AND value = ?", (key, value))
             return cur.rowcount > 0
 
+    @_guarded
     def compare_and_expire(self, key: str, value: bytes, ttl_ms: int) -> bool:
         with self._lock:
             cur = self._db.execute(
@@ -153,6 +165,7 @@ class EmbeddedBackend:
                 (self._expiry(ttl_ms), key, value, time.time()))
             return cur.rowcount > 0
 
+    @_guarded
     def expire_prefix(self, prefix: str, ttl_ms: int) -> int:
         # Range scan on the primary keys: prefix <= key < prefix + U+FFFF.
         bounds = (prefix, prefix + "\uffff")
@@ -233,7 +246,8 @@ class EmbeddedBackend:
                 return _unpack_list(blob)
         return [bytes(r[0]) for r in rows]
 
-    def list_append(self, key: str, values: list[bytes], max_len: int, ttl_ms: int | None) -> None:
+    @_guarded
+    def list_append(self, key: str, values: Sequence[bytes], max_len: int, ttl_ms: int | None) -> None:
         """RPUSH + LTRIM + PEXPIRE in one transaction: O(len(values) + items trimmed), not O(list)."""
         if not values:
             return
@@ -259,22 +273,20 @@ class EmbeddedBackend:
                 self._db.execute("UPDATE list_keys SET first_seq = ?, next_seq = ? WHERE key = ?",
                                  (new_first, stop, key))
 
+    @_guarded
     def list_range(self, key: str) -> list[bytes]:
         with self._lock, self._transaction("DEFERRED"):
             return self._read_list(key)
 
-    def read_user(self, keys: list[str], list_key: str | None) -> tuple[list[bytes | None], list[bytes]]:
+    @_guarded
+    def fetch(self, keys: Sequence[str], lists: Sequence[str]) -> tuple[list[bytes | None], list[list[bytes]]]:
         with self._lock, self._transaction("DEFERRED"):
-            values = [self._get(k) for k in keys]
-            items = self._read_list(list_key) if list_key is not None else []
-        return values, items
+            return [self._get(k) for k in keys], [self._read_list(k) for k in lists]
 
-    def memory_usage(self, key: str) -> int | None:
+    def breaker(self) -> BreakerStats | None:
         return None
 
-    def flush_prefix(self, prefix: str) -> int:
-        return self.expire_prefix(prefix, 0)
-
+    @_guarded
     def close(self) -> None:
         with self._lock:
             self._db.close()

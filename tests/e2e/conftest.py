@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from recsys.config import Settings
 from recsys.data.loaders import Dataset
+from recsys.engines.local import RefreshResult, run_refresh
 from recsys.ranking.train import TrainResult, train_ranker
-from recsys.refresh import RefreshResult, run_refresh
-from recsys.store import CandidateStore
+from recsys.store import Store
 from tests.helpers import clustered_interactions
 
 
@@ -43,14 +43,14 @@ def trained_artifacts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
 
 
 @pytest.fixture
-def trained(any_store: CandidateStore, trained_artifacts: tuple[Settings, Dataset, TrainResult]) -> Trained:
+def trained(any_store: Store, trained_artifacts: tuple[Settings, Dataset, TrainResult]) -> Trained:
     settings, ds, ranker = trained_artifacts
     refresh = run_refresh(settings, any_store, ds)
     return Trained(settings, ds, refresh, ranker)
 
 
 @pytest.fixture
-def client(trained: Trained, any_store: CandidateStore) -> Iterator[TestClient]:
+def client(trained: Trained, any_store: Store) -> Iterator[TestClient]:
     app = create_app(trained.settings, any_store)
     with TestClient(app) as c:
         yield c

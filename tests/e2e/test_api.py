@@ -6,7 +6,7 @@ import time
 
 from fastapi.testclient import TestClient
 
-from recsys.store import CandidateStore
+from recsys.store import Store
 from tests.e2e.conftest import Trained
 
 
@@ -115,8 +115,8 @@ def test_health_ready_metrics(client: TestClient) -> None:
 
 
 def test_new_version_is_picked_up_without_failed_requests(client: TestClient, trained: Trained,
-                                                          any_store: CandidateStore) -> None:
-    from recsys.refresh import run_refresh
+                                                          any_store: Store) -> None:
+    from recsys.engines.local import run_refresh
 
     first = client.get("/v1/users/u1/recommendations").json()["candidates_version"]
     statuses: list[int] = []

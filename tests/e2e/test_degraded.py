@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
@@ -10,11 +9,11 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from recsys.artifacts import open_registry
 from recsys.config import Settings
 from recsys.data.loaders import Dataset
-from recsys.ranking.model import models_dir, promote
+from recsys.engines.local import run_refresh
 from recsys.ranking.train import TrainResult
-from recsys.refresh import run_refresh
 from recsys.store import open_store
 from tests.redis_server import PrivateRedis
 
@@ -55,19 +54,18 @@ def test_redis_down_degrades_to_popular_and_recovers(
         run_refresh(settings, store, ds)
         client.post("/v1/admin/reload", headers={"Authorization": f"Bearer {settings.admin_token}"})
         deadline = time.monotonic() + 5  # the poller replays the buffered event
-        while not store.session("u5") and time.monotonic() < deadline:
+        while not store.sessions.get("u5") and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert [(e.item_id, e.event) for e in store.session("u5")] == [("i1", "purchase")]
+        assert [(e.item_id, e.event) for e in store.sessions.get("u5")] == [("i1", "purchase")]
         back = client.get("/v1/users/u5/recommendations").json()
         assert back["fallback"] is None
         assert client.get("/readyz").json()["status"] == "ready"
 
 
 def _corrupt_model(settings: Settings, name: str) -> None:
-    root = models_dir(settings.artifacts_dir) / name
-    root.mkdir(parents=True)
-    (root / "model.txt").write_text("this is not a lightgbm model\n")
-    (root / "manifest.json").write_text(json.dumps({"model_version": name, "features": ["als_score"]}))
+    """A model whose manifest is fine and whose LightGBM file is not (checksums match: it was written so)."""
+    open_registry(settings.artifacts_dir).save_model(name, {"model.txt": b"this is not a lightgbm model\n"},
+                                                     {"created_at": 0.0, "features": ["als_score"]})
 
 
 def test_corrupt_model_keeps_previous_model_serving(
@@ -80,7 +78,7 @@ def test_corrupt_model_keeps_previous_model_serving(
     with TestClient(create_app(settings, store)) as client:
         assert client.get("/v1/users/u5/recommendations").json()["model_version"] == ranker.model_version
         _corrupt_model(settings, "99990101T000000000")
-        promote(settings.artifacts_dir, "99990101T000000000", reason="test: corrupt")
+        open_registry(settings.artifacts_dir).promote("99990101T000000000", reason="test: corrupt")
         reload = client.post("/v1/admin/reload", headers={"Authorization": f"Bearer {settings.admin_token}"}).json()
         assert "failed to load" in reload["model_error"]
         r = client.get("/v1/users/u5/recommendations").json()
@@ -146,7 +144,7 @@ def test_lost_pointer_is_a_store_problem_on_the_very_next_request(
     run_refresh(settings, store, ds)
     with TestClient(create_app(settings, store, background_reload=False)) as client:
         assert client.get("/v1/users/stranger/recommendations").json()["fallback"] == "unknown_user"
-        store.backend.expire_prefix("recsys:", 0)  # type: ignore[attr-defined]  # everything gone
+        store.wipe()  # everything gone
         r = client.get("/v1/users/u5/recommendations").json()
         assert r["fallback"] == "store_unavailable" and len(r["items"]) == 10
         assert client.get("/v1/users/stranger/candidates").json()["fallback"] == "store_unavailable"

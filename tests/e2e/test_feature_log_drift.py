@@ -13,8 +13,7 @@ it cannot tell "same traffic" from "shifted traffic" in a test. Then:
 
 from __future__ import annotations
 
-import json
-import shutil
+import io
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,13 +30,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.app import create_app
 from jobs import definitions
 from jobs.runner import JobContext, JobOutcome, JobRunner
+from recsys.artifacts import open_registry
 from recsys.config import DriftConfig, Settings
-from recsys.jobs_history import list_job_runs
+from recsys.engines.local import run_refresh
 from recsys.monitoring.feature_log import read_feature_log
-from recsys.monitoring.feature_sink import FeatureLogSink
-from recsys.ranking.model import RankerModel, models_dir, promote
-from recsys.refresh import run_refresh
-from recsys.store import CandidateStore
+from recsys.ranking.model import RankerModel
+from recsys.serving.feature_sink import FeatureLogSink
+from recsys.store import Store
 from tests.conftest import TrainedRanker
 
 TOKEN = "drift-token"
@@ -47,7 +46,7 @@ ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 @dataclass
 class Served:
     settings: Settings
-    store: CandidateStore
+    store: Store
     app: FastAPI
     client: TestClient
     trained: TrainedRanker
@@ -59,7 +58,7 @@ class Served:
         return sink
 
 
-def serve(redis_store: CandidateStore, tmp_path: Path, trained: TrainedRanker, rate: float) -> Iterator[Served]:
+def serve(redis_store: Store, tmp_path: Path, trained: TrainedRanker, rate: float) -> Iterator[Served]:
     settings = Settings(artifacts_dir=tmp_path / "artifacts", admin_token=TOKEN, seed=11,
                         drift=DriftConfig(feature_log_rate=rate, min_rows=200))
     settings.als.factors = 8
@@ -71,12 +70,12 @@ def serve(redis_store: CandidateStore, tmp_path: Path, trained: TrainedRanker, r
 
 
 @pytest.fixture
-def served(redis_store: CandidateStore, tmp_path: Path, trained_ranker: TrainedRanker) -> Iterator[Served]:
+def served(redis_store: Store, tmp_path: Path, trained_ranker: TrainedRanker) -> Iterator[Served]:
     yield from serve(redis_store, tmp_path, trained_ranker, rate=0.1)
 
 
 @pytest.fixture
-def served_all(redis_store: CandidateStore, tmp_path: Path, trained_ranker: TrainedRanker) -> Iterator[Served]:
+def served_all(redis_store: Store, tmp_path: Path, trained_ranker: TrainedRanker) -> Iterator[Served]:
     yield from serve(redis_store, tmp_path, trained_ranker, rate=1.0)
 
 
@@ -111,8 +110,8 @@ def scrape(client: TestClient) -> dict[str, list[Any]]:
 def test_drift_from_the_api_feature_log_triggers_a_retrain_only_when_shifted(served: Served) -> None:
     s, store = served, served.store
     model = s.trained.model_version
-    model_dir = models_dir(s.settings.artifacts_dir) / model
-    names = json.loads((model_dir / "manifest.json").read_text())["features"]
+    registry = open_registry(s.settings.artifacts_dir)
+    names = registry.model_manifest(model).features
 
     # Phase A: ordinary traffic; the drift job freezes its first logged rows as the model's reference.
     traffic(s, seed=1, users=range(0, 300, 2))
@@ -128,18 +127,19 @@ def test_drift_from_the_api_feature_log_triggers_a_retrain_only_when_shifted(ser
         a copy of the serving model under a new version, so the reload and the logged versions are real."""
         retrains.append((ctx.run.trigger, ctx.run.reason))
         version = f"{model}-retrained"
-        shutil.copytree(model_dir, model_dir.parent / version)
-        manifest = json.loads((model_dir / "manifest.json").read_text())
-        manifest.update(model_version=version, created_at=time.time())
-        (model_dir.parent / version / "manifest.json").write_text(json.dumps(manifest))
-        promote(ctx.settings.artifacts_dir, version, reason=f"drift: {ctx.run.reason}")
+        manifest = registry.model_manifest(model).model_dump()
+        manifest.update(created_at=time.time())
+        registry.save_model(version, {name: registry.model_file(model, name) for name in ("model.txt",
+                                                                                           "reference.parquet")},
+                            manifest)
+        registry.promote(version, reason=f"drift: {ctx.run.reason}")
         return JobOutcome(version=version)
 
     runner = JobRunner(s.settings, store, {"drift": definitions.drift, "train-ranker": retrain})
     out = s.settings.artifacts_dir / "reports"
     run = runner.run("drift", options={"json_path": out / "a.json"})
     assert run is not None and run.details["drift_status"] == "reference_collected", run.details
-    frozen = pd.read_parquet(model_dir / "served_reference.parquet")
+    frozen = pd.read_parquet(io.BytesIO(registry.model_file(model, "served_reference.parquet")))
     assert len(frozen) == s.settings.drift.reference_rows and set(names) <= set(frozen.columns)
     assert retrains == []
 
@@ -151,7 +151,7 @@ def test_drift_from_the_api_feature_log_triggers_a_retrain_only_when_shifted(ser
     assert run.details["current_rows"] >= 1000
     assert run.details["drifted_share"] <= 0.3
     assert retrains == []
-    store.backend.delete(store.keys.feature_log)
+    store.feature_log.clear()
 
     # Phase C: cold-start users → drift, and the retrain runs, triggered by the drift job.
     traffic(s, seed=3, users=range(120), cold=True)
@@ -163,7 +163,7 @@ def test_drift_from_the_api_feature_log_triggers_a_retrain_only_when_shifted(ser
     # Cold users get popularity candidates (their "ALS score" is the popularity fill's) and have no history.
     assert {"als_score", "item_pop", "user_pop_gap"} & set(run.details["drifted_features"]), run.details
     assert len(retrains) == 1 and retrains[0][0] == "drift" and "> threshold 0.50" in str(retrains[0][1])
-    history = list_job_runs(store)
+    history = store.jobs.runs()
     train = [r for r in history if r["job"] == "train-ranker"]
     assert len(train) == 1 and train[0]["status"] == "ok" and train[0]["trigger"] == "drift"
     new_model = train[0]["version"]
@@ -201,7 +201,7 @@ def test_logged_rows_are_exactly_what_the_ranker_scored(served_all: Served) -> N
     assert s.sink.flush(5)
     rows = read_feature_log(s.store, model_version=r["model_version"])
     assert set(rows["user_id"]) == {"u5"}
-    model = RankerModel.load(models_dir(s.settings.artifacts_dir) / r["model_version"])
+    model = RankerModel.load(open_registry(s.settings.artifacts_dir), r["model_version"])
     scores = np.sort(model.predict(rows[model.feature_names].to_numpy()))[::-1]
     assert len(rows) >= 50  # every candidate row, at rate 1.0
     np.testing.assert_allclose(scores[:10], [i["score"] for i in r["items"]], rtol=1e-6)

@@ -20,9 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recsys.artifacts import open_registry
 from recsys.config import Settings
 from recsys.data.loaders import Dataset
 from recsys.data.synthetic import generate
+from recsys.engines.local import run_refresh
 from recsys.features import REGISTRY, Feature, FeatureContext
 from recsys.ranking import train as train_module
 from recsys.ranking.feature_report import build_feature_report
@@ -30,8 +32,7 @@ from recsys.ranking.importance import FeatureHistory
 from recsys.ranking.model import load_current
 from recsys.ranking.pruning import ACCEPTED, PRUNED, plan_features
 from recsys.ranking.train import TrainResult, train_ranker
-from recsys.refresh import run_refresh
-from recsys.service import RecommendationService
+from recsys.serving.service import RecommendationService
 from recsys.store import SessionEvent, open_store
 
 USELESS = ("useless_noise", "useless_constant", "useless_item_hash")
@@ -100,12 +101,13 @@ def test_useless_features_are_pruned_within_tolerance(pruned_run: tuple[Settings
     assert all(reasons[n] for n in USELESS)
 
     # The saved model and its manifest name only the kept features; the logs hold every number.
-    model = load_current(settings.artifacts_dir)
+    registry = open_registry(settings.artifacts_dir)
+    model = load_current(registry)
     assert model is not None and model.version == result.model_version
     assert model.feature_names == result.feature_names and model.booster.num_feature() == len(model.feature_names)
-    assert set(model.manifest["importances"]) == set(result.feature_names)
-    assert set(USELESS) <= set(model.manifest["importances_full"])
-    history = FeatureHistory.load(settings.artifacts_dir)
+    assert set(model.manifest.importances) == set(result.feature_names)
+    assert set(USELESS) <= set(model.manifest.extra("importances_full"))
+    history = FeatureHistory.load(registry)
     assert history.runs == 1 and history.last_decision["model_version"] == result.model_version
     for name in USELESS:
         (row,) = history.measured(name)
@@ -114,7 +116,7 @@ def test_useless_features_are_pruned_within_tolerance(pruned_run: tuple[Settings
 
     # The next run does not even compute them; the report says they are pruned and not served.
     assert not set(USELESS) & set(plan_features(settings, REGISTRY.names).features)
-    report = {r.name: r for r in build_feature_report(settings.artifacts_dir).rows}
+    report = {r.name: r for r in build_feature_report(registry).rows}
     assert all(report[n].status == PRUNED and not report[n].served for n in USELESS)
 
 

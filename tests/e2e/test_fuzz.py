@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 from api.app import create_app  # noqa: E402
 from recsys.config import Settings  # noqa: E402
 from recsys.data.loaders import Dataset  # noqa: E402
+from recsys.engines.local import run_refresh  # noqa: E402
 from recsys.ranking.train import TrainResult  # noqa: E402
-from recsys.refresh import run_refresh  # noqa: E402
 from recsys.store import open_store  # noqa: E402
 from tests.redis_server import free_port  # noqa: E402
 from tests.schemathesis_hooks import move_timestamps_into_window  # noqa: E402

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from recsys.config import Settings
 from recsys.data.loaders import Dataset
+from recsys.engines.local import run_refresh
 from recsys.ranking.train import TrainResult
-from recsys.refresh import run_refresh
 from recsys.store import open_store
 
 TOKEN = "s3cret-token"

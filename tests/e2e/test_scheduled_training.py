@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from jobs.runner import JobRunner
+from recsys.artifacts import open_registry
 from recsys.config import Settings
-from recsys.jobs_history import list_job_runs
-from recsys.ranking.model import current_model_version
 from recsys.store import open_store
 from tests.helpers import clustered_interactions
 
@@ -23,9 +22,10 @@ def test_scheduled_train_ranker_promotes_a_real_model(tmp_path: Path) -> None:
     store = open_store(f"embedded://{tmp_path / 'store.sqlite'}")
     run = JobRunner(settings, store).run("train-ranker")
     assert run is not None and run.status == "ok", run
-    assert run.version is not None and current_model_version(settings.artifacts_dir) == run.version
-    assert (settings.artifacts_dir / "models" / run.version / "model.txt").exists()
-    assert [r["status"] for r in list_job_runs(store) if r["job"] == "train-ranker"] == ["ok"]
+    registry = open_registry(settings.artifacts_dir)
+    assert run.version is not None and registry.current_model() == run.version
+    assert registry.model_file(run.version, "model.txt")
+    assert [r["status"] for r in store.jobs.runs() if r["job"] == "train-ranker"] == ["ok"]
 
 
 def test_scheduled_train_ranker_without_data_path_fails_clearly(tmp_path: Path) -> None:

@@ -12,27 +12,29 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-import recsys.service as service_module
+import recsys.serving.service as service_module
 from api.app import create_app
+from recsys.artifacts import open_registry
+from recsys.candidates.item_side import ItemSide
 from recsys.candidates.pipeline import build_candidates
+from recsys.candidates.sources import CachedList
 from recsys.config import Settings
 from recsys.data.loaders import Dataset
-from recsys.features import REGISTRY, FeatureContext, ItemSide
-from recsys.features.context import make_context
+from recsys.engines.publish import publish_artifacts
+from recsys.features import REGISTRY, FeatureContext, make_context
 from recsys.ranking.dataset import offline_features
 from recsys.ranking.train import TrainResult
-from recsys.refresh import publish_artifacts
-from recsys.store import CandidateStore
+from recsys.store import Store
 
 
 def test_offline_and_served_features_are_identical(
-        any_store: CandidateStore, trained_artifacts: tuple[Settings, Dataset, TrainResult],
+        any_store: Store, trained_artifacts: tuple[Settings, Dataset, TrainResult],
         monkeypatch: pytest.MonkeyPatch) -> None:
     settings, ds, ranker = trained_artifacts
     assert set(ranker.feature_names) <= set(REGISTRY.names)
     arts = build_candidates(ds.interactions, ds.items, version="consistency", als_config=settings.als,
                             candidate_config=settings.candidates)
-    arts.bundle.save(settings.artifacts_dir / "bundles")
+    arts.bundle.save(open_registry(settings.artifacts_dir))
     publish_artifacts(any_store, arts, version="consistency")
 
     captured: list[np.ndarray] = []
@@ -59,17 +61,17 @@ def test_offline_and_served_features_are_identical(
     offline_session = [(s["item_id"], s["event"], s["timestamp"]) for s in session]
     item_side = ItemSide(arts.bundle, settings.als.regularization, settings.als.alpha)
     model_features = app.state.service.state.model.feature_names
-    sc = settings.candidates.session_candidates
-    _, offline = offline_features(item_side, arts.lists.row(row), arts.histories[row], offline_session, frozen_now,
-                                  model_features, sc)
+    cached = CachedList(*arts.lists.row(row))
+    _, offline = offline_features(item_side, cached, arts.histories[row], offline_session, frozen_now,
+                                  model_features, settings.candidates)
     assert len(captured) == 1
     np.testing.assert_array_equal(captured[0], offline)  # what the served model saw
     assert offline.shape[1] == len(model_features)
 
     # Every registered feature (the consistency contract covers the whole registry).
     assert len(contexts) == 1
-    _, offline_all = offline_features(item_side, arts.lists.row(row), arts.histories[row], offline_session,
-                                      frozen_now, REGISTRY.names, sc)
+    _, offline_all = offline_features(item_side, cached, arts.histories[row], offline_session,
+                                      frozen_now, REGISTRY.names, settings.candidates)
     online_all = REGISTRY.build_matrix(REGISTRY.names, contexts[0])
     np.testing.assert_array_equal(online_all, offline_all)
     assert offline_all.shape[1] == len(REGISTRY.names)

@@ -27,7 +27,7 @@ def main() -> int:
         lock_ttl_seconds=1.5, misfire_grace_seconds=5, shutdown_timeout_seconds=1.0))
 
     def publish(ctx: JobContext) -> JobOutcome:
-        writer = ctx.store.begin()
+        writer = ctx.store.candidates.begin()
         writer.write_items(["a", "b"])
         writer.write_meta({"created_at": time.time()})
         Path(flag).write_text(writer.version)
@@ -37,9 +37,9 @@ def main() -> int:
         try:
             ctx.checkpoint()
         except BaseException:
-            ctx.store.abandon(writer.version)
+            ctx.store.candidates.abandon(writer.version)
             raise
-        ctx.store.publish(writer.version)
+        ctx.store.candidates.publish(writer.version)
         return JobOutcome(version=writer.version)
 
     return serve(settings, store, jobs={"publish": publish}, crons={"publish": "* * * * * *"})

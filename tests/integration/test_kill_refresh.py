@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from recsys.store import CandidateStore, open_backend
-from recsys.store.integrity import check_version, orphaned_versions
+from recsys.artifacts import open_registry
+from recsys.engines.verify import verify_published
+from recsys.store import Store, open_backend
+from recsys.store.integrity import orphaned_versions
 from tests.conftest import REDIS_URL, REPO, redis_available
 from tests.helpers import clustered_interactions
 
@@ -28,7 +30,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> Iterator[tuple[CandidateStore, dict[str, str], Path, list[str]]]:
+def setup(tmp_path: Path) -> Iterator[tuple[Store, dict[str, str], Path, list[str]]]:
     if not redis_available():
         if os.environ.get("CI"):
             pytest.fail(f"Redis is required in CI but does not answer at {REDIS_URL}")
@@ -44,9 +46,9 @@ def setup(tmp_path: Path) -> Iterator[tuple[CandidateStore, dict[str, str], Path
            "RECSYS_ALS__FACTORS": "8", "RECSYS_ALS__ITERATIONS": "3",
            "RECSYS_PUBLISH_BATCH_SIZE": "1",  # one round trip per user: a write phase long enough to hit
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    store = CandidateStore(open_backend(REDIS_URL), namespace=ns)
+    store = Store(open_backend(REDIS_URL), namespace=ns)
     yield store, env, data, sorted(inter["user_id"].unique().to_list())
-    store.backend.expire_prefix(f"{ns}:", 0)  # type: ignore[attr-defined]
+    store.wipe()
     store.close()
 
 
@@ -69,45 +71,44 @@ def _kill_when(proc: subprocess.Popen[bytes], condition: Callable[[], bool], tim
 
 
 def test_refresh_killed_anywhere_leaves_a_complete_version(
-        setup: tuple[CandidateStore, dict[str, str], Path, list[str]]) -> None:
+        setup: tuple[Store, dict[str, str], Path, list[str]]) -> None:
     store, env, data, users = setup
-    artifacts = Path(env["RECSYS_ARTIFACTS_DIR"])
+    registry = open_registry(Path(env["RECSYS_ARTIFACTS_DIR"]))
     assert _refresh(env, data).wait(120) == 0
-    first = check_version(store, artifacts, users)
+    first = verify_published(store, registry, users)
     assert first.ok and first.users_ok == len(users), first.problems
 
     # 1. Mid-write: the new staging version is registered and its keys are being written.
-    known = {v["version"] for v in store.versions()}
+    known = {v["version"] for v in store.candidates.versions()}
 
     def writing() -> bool:
-        for v in store.versions():
+        for v in store.candidates.versions():
             name = str(v["version"])
-            if name not in known and store.meta(name) is None:
-                keys = [store.keys.candidates(name, u) for u in users[::30]]
-                return any(store.backend.read_user(keys, None)[0])
+            if name not in known and store.candidates.meta(name) is None:
+                return any(cand is not None for cand, _ in store.read_user_blobs(name, users[::30]))
         return False
 
     proc = _refresh(env, data)
     assert _kill_when(proc, writing)
-    mid = check_version(store, artifacts, users)
+    mid = verify_published(store, registry, users)
     assert mid.ok and mid.version == first.version, mid.problems
 
     # 2. Just after the pointer flip, before garbage collection and bundle pruning.
     proc = _refresh(env, data)
-    assert _kill_when(proc, lambda: store.current_version() != first.version)
-    flipped = check_version(store, artifacts, users)
+    assert _kill_when(proc, lambda: store.candidates.current_version() != first.version)
+    flipped = verify_published(store, registry, users)
     assert flipped.ok and flipped.version != first.version, flipped.problems
 
     # 3. At a random moment (seeded) of a whole run.
     proc = _refresh(env, data)
     t0, delay = time.monotonic(), random.Random(3).uniform(0.5, 4.0)
     _kill_when(proc, lambda: time.monotonic() - t0 > delay)
-    assert check_version(store, artifacts, users).ok
+    assert verify_published(store, registry, users).ok
 
     # The next refresh succeeds and leaves nothing behind that no one would collect.
     assert _refresh(env, data).wait(120) == 0
-    final = check_version(store, artifacts, users)
+    final = verify_published(store, registry, users)
     assert final.ok and final.version not in (first.version, flipped.version), final.problems
     client = redis.Redis.from_url(REDIS_URL)
-    keys = [k.decode() for k in client.scan_iter(match=f"{store.keys.ns}:v:*", count=10000)]
+    keys = [k.decode() for k in client.scan_iter(match=f"{store.namespace}:v:*", count=10000)]
     assert orphaned_versions(store, keys) == set()

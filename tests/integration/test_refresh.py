@@ -9,12 +9,13 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from recsys.bundle import ItemBundle
+from recsys.artifacts import open_registry
+from recsys.candidates.bundle import ItemBundle
 from recsys.cli import app
 from recsys.config import Settings
 from recsys.data.loaders import Dataset
-from recsys.refresh import run_refresh
-from recsys.store import CandidateStore, open_store
+from recsys.engines.local import run_refresh
+from recsys.store import Store, open_store
 from tests.helpers import clustered_interactions
 
 
@@ -29,12 +30,13 @@ def _settings(tmp_path: Path) -> Settings:
     return settings
 
 
-def test_refresh_publishes_unseen_candidates_in_cluster(any_store: CandidateStore, tmp_path: Path) -> None:
+def test_refresh_publishes_unseen_candidates_in_cluster(any_store: Store, tmp_path: Path) -> None:
     ds = _dataset()
-    result = run_refresh(_settings(tmp_path), any_store, ds)
-    assert any_store.current_version() == result.version
+    settings = _settings(tmp_path)
+    result = run_refresh(settings, any_store, ds)
+    assert any_store.candidates.current_version() == result.version
     assert result.users == 200 and result.items == 120
-    bundle = ItemBundle.load(Path(result.bundle_path))
+    bundle = ItemBundle.load(open_registry(settings.artifacts_dir), result.version)
     seen = ds.interactions.filter(pl.col("user_id") == "u5")["item_id"].to_list()
     rec = any_store.read_user(result.version, "u5")
     assert rec.candidates is not None
@@ -50,7 +52,7 @@ def test_refresh_publishes_unseen_candidates_in_cluster(any_store: CandidateStor
     assert result.bytes_per_user <= 700
 
 
-def test_refresh_failing_mid_publish_keeps_previous_version(any_store: CandidateStore, tmp_path: Path) -> None:
+def test_refresh_failing_mid_publish_keeps_previous_version(any_store: Store, tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     first = run_refresh(settings, any_store, _dataset())
     before = {u: any_store.read_user(first.version, u).candidates[0].tolist()  # type: ignore[index]
@@ -64,14 +66,14 @@ def test_refresh_failing_mid_publish_keeps_previous_version(any_store: Candidate
 
     with pytest.raises(Boom):
         run_refresh(settings, any_store, _dataset(), before_publish=fail)
-    assert any_store.current_version() == first.version
+    assert any_store.candidates.current_version() == first.version
     for u, items in before.items():
         assert any_store.read_user(first.version, u).candidates[0].tolist() == items  # type: ignore[index]
     # The failed version's keys and bundle are gone; the next refresh works.
-    assert [v["version"] for v in any_store.versions()] == [first.version]
+    assert [v["version"] for v in any_store.candidates.versions()] == [first.version]
     assert sorted(p.name for p in (settings.artifacts_dir / "bundles").iterdir()) == [first.version]
     again = run_refresh(settings, any_store, _dataset())
-    assert any_store.current_version() == again.version != first.version
+    assert any_store.candidates.current_version() == again.version != first.version
 
 
 def test_refresh_cli_invalid_input_publishes_nothing(tmp_path: Path) -> None:
@@ -82,7 +84,7 @@ def test_refresh_cli_invalid_input_publishes_nothing(tmp_path: Path) -> None:
                                       "--artifacts", str(tmp_path / "art")])
     assert result.exit_code == 2
     assert "item_id" in result.output and "bad_rows=1" in result.output and "bad.csv" in result.output
-    assert open_store(store_url).current_version() is None
+    assert open_store(store_url).candidates.current_version() is None
     assert not (tmp_path / "art" / "bundles").exists() or not any((tmp_path / "art" / "bundles").iterdir())
 
 
@@ -97,7 +99,7 @@ def test_refresh_cli_happy_path(tmp_path: Path) -> None:
                                       "--artifacts", str(tmp_path / "art")])
     assert result.exit_code == 0, result.output
     assert "users=60 items=50" in result.output
-    assert open_store(store_url).current_version() is not None
+    assert open_store(store_url).candidates.current_version() is not None
 
 
 @pytest.mark.ml100k
@@ -111,7 +113,7 @@ def test_ml100k_candidate_recall_at_100(ml100k: Path, tmp_path: Path) -> None:
     split = session_holdout(ds.interactions)
     store = open_store("embedded://:memory:")
     result = run_refresh(Settings(artifacts_dir=tmp_path / "art"), store, ds.with_interactions(split.train))
-    item_ids = store.item_ids(result.version)
+    item_ids = store.candidates.item_ids(result.version)
     recalls = []
     for user, targets in split.targets.items():
         rec = store.read_user(result.version, user).candidates

@@ -23,8 +23,7 @@ from jobs.locks import JobLock
 from jobs.runner import JobAbandoned, JobContext, JobOutcome, JobRunner
 from jobs.scheduler import build_scheduler, parse_cron, scheduled_tick
 from recsys.config import SchedulerConfig, Settings
-from recsys.jobs_history import list_job_runs
-from recsys.store import CandidateStore, open_store
+from recsys.store import Store, open_store
 
 pytestmark = pytest.mark.redis
 
@@ -39,11 +38,11 @@ def namespace() -> Iterator[str]:
     if not probe.ping():
         pytest.skip(f"no Redis at {REDIS_URL}")
     yield ns
-    probe.backend.flush_prefix(ns + ":")  # type: ignore[attr-defined]
+    probe.wipe()
     probe.close()
 
 
-def make_store(ns: str) -> CandidateStore:
+def make_store(ns: str) -> Store:
     return open_store(REDIS_URL, namespace=ns)
 
 
@@ -60,7 +59,7 @@ class LateRunner(JobRunner):
         return super().run(*args, **kwargs)
 
 
-def run_two_schedulers(ns: str, job, seconds: float, cron: str = "* * * * * *") -> list[CandidateStore]:
+def run_two_schedulers(ns: str, job, seconds: float, cron: str = "* * * * * *") -> list[Store]:
     stores = [make_store(ns), make_store(ns)]
     runners = [JobRunner(settings(), stores[0], {"count": job}),
                LateRunner(settings(), stores[1], {"count": job})]
@@ -92,7 +91,7 @@ def test_two_schedulers_run_each_tick_once(namespace: str) -> None:
                   for t in ticks)
     assert secs == list(range(secs[0], secs[0] + len(secs)))
     assert secs[0] <= start.timestamp() + 2
-    history = list_job_runs(stores[0], limit=None)
+    history = stores[0].jobs.runs(limit=None)
     assert sorted(r["tick"] for r in history) == sorted(ticks)
     assert {r["status"] for r in history} == {"ok"}
 
@@ -114,7 +113,7 @@ def test_overlapping_runs_never_run_at_once(namespace: str) -> None:
 
     stores = run_two_schedulers(namespace, slow, 4.5)
     assert peak == 1
-    statuses = [r["status"] for r in list_job_runs(stores[0], limit=None)]
+    statuses = [r["status"] for r in stores[0].jobs.runs(limit=None)]
     assert statuses.count("ok") >= 2
     # While one scheduler's run holds the lock, the other claims the next tick and records the skip.
     assert any(s.startswith("skipped: already running") for s in statuses), statuses
@@ -125,11 +124,11 @@ def test_lock_is_renewed_while_held_and_exclusive(namespace: str) -> None:
     lock = JobLock(store, "renew", ttl_seconds=0.6)
     assert lock.acquire()
     time.sleep(1.5)  # 2.5 TTLs: the key would be gone without renewal
-    assert store.backend.get(store.keys.lock("renew")) is not None
+    assert store.locks.holder("renew") is not None
     assert lock.renewals >= 3 and not lock.lost.is_set()
     assert not JobLock(other, "renew", 0.6).acquire()
     lock.release()
-    assert store.backend.get(store.keys.lock("renew")) is None
+    assert store.locks.holder("renew") is None
     second = JobLock(other, "renew", 0.6)
     assert second.acquire()
     second.release()
@@ -140,7 +139,7 @@ def test_job_that_loses_its_lock_does_not_publish(namespace: str) -> None:
     steal = threading.Event()
 
     def publish(ctx: JobContext) -> JobOutcome:
-        writer = ctx.store.begin()
+        writer = ctx.store.candidates.begin()
         writer.write_meta({})
         steal.set()
         deadline = time.monotonic() + 5
@@ -149,21 +148,27 @@ def test_job_that_loses_its_lock_does_not_publish(namespace: str) -> None:
         try:
             ctx.checkpoint()
         except JobAbandoned:
-            ctx.store.abandon(writer.version)
+            ctx.store.candidates.abandon(writer.version)
             raise
-        ctx.store.publish(writer.version)
+        ctx.store.candidates.publish(writer.version)
         return JobOutcome(version=writer.version)
 
     runner = JobRunner(settings(lock_ttl_seconds=0.6), store, {"publish": publish})
-    thief = threading.Thread(target=lambda: steal.wait(5) and store.backend.set(
-        store.keys.lock("publish"), b"another-scheduler", 5000))  # expired and taken over elsewhere
+    stolen: list[str | None] = []
+
+    def take_over() -> None:  # the lock expires (its holder stalled) and another scheduler takes it
+        steal.wait(5)
+        store.locks.release("publish", store.locks.holder("publish") or "")
+        stolen.append(store.locks.acquire("publish", 5))
+
+    thief = threading.Thread(target=take_over)
     thief.start()
     run = runner.run("publish")
     thief.join()
     assert run is not None and run.status == "abandoned" and "lock lost" in (run.error or "")
-    assert store.current_version() is None
+    assert store.candidates.current_version() is None
     # The other holder's lock is left alone.
-    assert store.backend.get(store.keys.lock("publish")) == b"another-scheduler"
+    assert stolen[0] is not None and store.locks.holder("publish") == stolen[0]
 
 
 def test_scheduled_tick_is_the_same_on_every_machine() -> None:
@@ -207,11 +212,11 @@ def test_sigterm_mid_job_publishes_nothing(namespace: str, tmp_path: Path, mode:
     out = proc.communicate(timeout=15)[0].decode()
     assert proc.returncode == 0, out
     store = make_store(namespace)
-    assert store.current_version() is None
-    runs = list_job_runs(store, limit=None)
+    assert store.candidates.current_version() is None
+    runs = store.jobs.runs(limit=None)
     assert [r["status"] for r in runs] == ["abandoned"], out
     assert expected_error in runs[0]["error"]
-    assert store.backend.get(store.keys.lock("publish")) is None  # freed at once, not left to expire
+    assert store.locks.holder("publish") is None  # freed at once, not left to expire
 
 
 def test_killed_scheduler_publishes_nothing_and_frees_the_job(namespace: str, tmp_path: Path) -> None:
@@ -221,10 +226,10 @@ def test_killed_scheduler_publishes_nothing_and_frees_the_job(namespace: str, tm
     proc.kill()
     proc.wait(timeout=10)
     store = make_store(namespace)
-    assert store.current_version() is None
+    assert store.candidates.current_version() is None
     time.sleep(1.6)  # one lock TTL
-    assert store.backend.get(store.keys.lock("publish")) is None
-    runs = list_job_runs(store, limit=None)
+    assert store.locks.holder("publish") is None
+    runs = store.jobs.runs(limit=None)
     assert [r["status"] for r in runs] == ["lost"]
     # Another scheduler can run the job now.
     runner = JobRunner(settings(), store, {"publish": lambda ctx: JobOutcome(version="v2")})

@@ -26,9 +26,8 @@ from jobs import definitions
 from jobs.runner import JobContext, JobOutcome, JobRun, JobRunner
 from jobs.scheduler import build_scheduler
 from recsys.config import DriftConfig, SchedulerConfig, Settings
-from recsys.jobs_history import list_job_runs
-from recsys.refresh import run_refresh
-from recsys.store import CandidateStore, open_store, store_from_settings
+from recsys.engines.local import run_refresh
+from recsys.store import Store, open_store, store_from_settings
 from tests.conftest import REDIS_URL, TrainedRanker, redis_available
 
 pytestmark = pytest.mark.redis
@@ -44,7 +43,7 @@ def namespace() -> Iterator[str]:
     ns = f"test-ops-{uuid.uuid4().hex[:10]}"
     yield ns
     probe = open_store(REDIS_URL, namespace=ns)
-    probe.backend.flush_prefix(ns + ":")  # type: ignore[attr-defined]
+    probe.wipe()
     probe.close()
 
 
@@ -153,7 +152,7 @@ def test_scheduled_refresh_switches_the_live_api_with_no_failed_request(
             return definitions.DEFAULT_JOBS[job](ctx)
         return fn
 
-    stores: list[CandidateStore] = [store_from_settings(settings) for _ in range(2)]
+    stores: list[Store] = [store_from_settings(settings) for _ in range(2)]
     runners = [RecordingRunner(settings, st, {name: counted(name) for name in ("refresh", "drift", "train-ranker")})
                for st in stores]
     for r in runners:
@@ -168,7 +167,7 @@ def test_scheduled_refresh_switches_the_live_api_with_no_failed_request(
         time.sleep(7.2)
         for s in schedulers:
             s.shutdown(wait=True)  # running jobs finish
-        final = setup_store.current_version()
+        final = setup_store.candidates.current_version()
         deadline = time.monotonic() + 5
         while traffic.latest_version() != final and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -183,7 +182,7 @@ def test_scheduled_refresh_switches_the_live_api_with_no_failed_request(
                                   headers={"Authorization": f"Bearer {TOKEN}"})
             metrics_text = client.get("/metrics").text
 
-    history = list_job_runs(setup_store, limit=None)
+    history = setup_store.jobs.runs(limit=None)
     refreshes = [r for r in history if r["job"] == "refresh"]
 
     # -- the schedulers: both fired every tick, exactly one ran it, and every refresh published

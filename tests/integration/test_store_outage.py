@@ -10,6 +10,7 @@ import time
 import pytest
 
 from recsys.errors import StoreUnavailableError
+from recsys.store.backend import BreakerStats
 from recsys.store.redis_backend import RedisBackend
 from tests.redis_server import PrivateRedis
 
@@ -34,7 +35,7 @@ def test_frozen_redis_costs_one_timeout_per_cooldown_not_per_call(private_redis:
         took = _timed_failures(backend, 50)
         assert took[0] >= TIMEOUT_S * 0.9  # the first call pays the socket timeout and opens the circuit
         assert max(took[1:]) < 0.05 and sum(took[1:]) < 0.25  # the other 49 fail at once
-        assert backend.breaker.state == "open" and backend.breaker.rejected_count == 49
+        assert backend.breaker() == BreakerStats(open=True, rejected_calls=49, outages=1)
         assert not backend.ping()  # readiness answers at once too
         time.sleep(1.0)
         took = _timed_failures(backend, 2)  # after the cool-down one probe pays the timeout again
@@ -43,7 +44,7 @@ def test_frozen_redis_costs_one_timeout_per_cooldown_not_per_call(private_redis:
         private_redis.thaw()
     time.sleep(1.0)
     assert backend.get("k") == b"v"  # the probe succeeds and closes the circuit
-    assert backend.breaker.state == "closed"
+    assert not backend.breaker().open
     backend.close()
 
 
@@ -65,12 +66,12 @@ def test_killed_redis_opens_circuit_and_restart_recovers(private_redis: PrivateR
     backend.set("k", b"v")
     private_redis.kill()
     _timed_failures(backend, 3)
-    assert backend.breaker.state == "open" and backend.breaker.opened_count == 1
+    assert backend.breaker().open and backend.breaker().outages == 1
     private_redis.start()  # same port, comes back empty
     deadline = time.monotonic() + 3
     while not backend.ping() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert backend.breaker.state == "closed"
+    assert not backend.breaker().open
     assert backend.get("k") is None
     backend.set("k", b"w")
     assert backend.get("k") == b"w"
@@ -84,5 +85,5 @@ def test_command_refused_by_server_is_store_unavailable_not_a_crash(private_redi
     backend._client.config_set("maxmemory-policy", "noeviction")
     with pytest.raises(StoreUnavailableError, match="refused"):
         backend.set("big", b"x" * 10_000)
-    assert backend.breaker.state == "closed"  # it answered: not an outage
+    assert not backend.breaker().open  # it answered: not an outage
     backend.close()

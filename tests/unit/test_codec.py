@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys.errors import ArtifactError
+from recsys.errors import CorruptValueError
 from recsys.store.codec import decode_candidates, decode_indices, encode_candidates, encode_indices
 
 
@@ -23,8 +23,8 @@ def test_candidates_round_trip(max_index: int, rng: np.random.Generator) -> None
 
 def test_corrupt_blob_is_rejected() -> None:
     blob = encode_candidates(np.arange(5), np.ones(5))
-    with pytest.raises(ArtifactError):
+    with pytest.raises(CorruptValueError):
         decode_candidates(blob[:-1])
-    with pytest.raises(ArtifactError):
+    with pytest.raises(CorruptValueError):
         decode_candidates(encode_indices(np.arange(5)))
     assert decode_indices(encode_indices(np.arange(5))).tolist() == [0, 1, 2, 3, 4]

@@ -6,6 +6,7 @@ deviation (share 0.8 > 0.5: retrain), "same" traffic is a fresh N(0, 1) sample (
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from pathlib import Path
@@ -17,10 +18,10 @@ from typer.testing import CliRunner
 
 from jobs import definitions
 from jobs.runner import JobContext, JobOutcome, JobRunner
+from recsys.artifacts import open_registry
 from recsys.config import DriftConfig, Settings
-from recsys.jobs_history import list_job_runs
 from recsys.monitoring.feature_log import log_feature_rows, read_feature_log
-from recsys.store import CandidateStore, open_store
+from recsys.store import Store, open_store
 
 FEATURES = ["als_score", "item_pop", "covisit", "session_sim", "category_match"]
 SHIFTED = FEATURES[:4]
@@ -28,23 +29,23 @@ MODEL = "m20240101T000000"
 
 
 @pytest.fixture
-def store() -> CandidateStore:
+def store() -> Store:
     st = open_store("embedded://:memory:", namespace="drifttest")
     yield st
     st.close()
 
 
 def write_model(artifacts: Path, version: str = MODEL, n: int = 2000, seed: int = 0) -> None:
-    model_dir = artifacts / "models" / version
-    model_dir.mkdir(parents=True)
     rng = np.random.default_rng(seed)
-    reference = pd.DataFrame(rng.normal(size=(n, len(FEATURES))), columns=FEATURES)
-    reference.to_parquet(model_dir / "reference.parquet")
-    (model_dir / "manifest.json").write_text(json.dumps({"features": FEATURES}))
-    (artifacts / "models" / "CURRENT").write_text(version + "\n")
+    reference = io.BytesIO()
+    pd.DataFrame(rng.normal(size=(n, len(FEATURES))), columns=FEATURES).to_parquet(reference)
+    registry = open_registry(artifacts)
+    registry.save_model(version, {"reference.parquet": reference.getvalue()},
+                        {"created_at": 0.0, "features": FEATURES})
+    registry.promote(version, "test")
 
 
-def log_traffic(store: CandidateStore, n: int, *, shift: float, seed: int, model: str = MODEL) -> None:
+def log_traffic(store: Store, n: int, *, shift: float, seed: int, model: str = MODEL) -> None:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, len(FEATURES)))
     x[:, : len(SHIFTED)] += shift
@@ -63,13 +64,13 @@ class FakeTrainer:
         return JobOutcome(version="m-retrained")
 
 
-def make_runner(tmp_path: Path, store: CandidateStore, trainer: FakeTrainer, **drift: object) -> JobRunner:
+def make_runner(tmp_path: Path, store: Store, trainer: FakeTrainer, **drift: object) -> JobRunner:
     drift.setdefault("reference", "training")  # these tests give the model a known training reference
     settings = Settings(artifacts_dir=tmp_path, drift=DriftConfig(**drift))
     return JobRunner(settings, store, {"drift": definitions.drift, "train-ranker": trainer})
 
 
-def test_feature_log_samples_at_rate_and_round_trips(store: CandidateStore) -> None:
+def test_feature_log_samples_at_rate_and_round_trips(store: Store) -> None:
     rng = np.random.default_rng(7)
     x = rng.normal(size=(4000, 3))
     written = log_feature_rows(store, "m1", "u1", ["a", "b", "c"], x, 0.25, np.random.default_rng(1),
@@ -90,7 +91,7 @@ def test_feature_log_samples_at_rate_and_round_trips(store: CandidateStore) -> N
     assert np.isin(m1[:, 0], x[:, 0]).all()
 
 
-def test_shifted_features_drift_and_trigger_retrain(tmp_path: Path, store: CandidateStore) -> None:
+def test_shifted_features_drift_and_trigger_retrain(tmp_path: Path, store: Store) -> None:
     write_model(tmp_path)
     log_traffic(store, 600, shift=1.0, seed=11)
     trainer = FakeTrainer()
@@ -113,7 +114,7 @@ def test_shifted_features_drift_and_trigger_retrain(tmp_path: Path, store: Candi
     # The retrain ran once, triggered by drift, and the history says why.
     assert len(trainer.calls) == 1 and trainer.calls[0][0] == "drift"
     assert "drifted share 0.80 > threshold 0.50" in trainer.calls[0][1]
-    runs = list_job_runs(store)
+    runs = store.jobs.runs()
     train = [r for r in runs if r["job"] == "train-ranker"]
     assert len(train) == 1
     assert train[0]["trigger"] == "drift" and train[0]["version"] == "m-retrained"
@@ -123,7 +124,7 @@ def test_shifted_features_drift_and_trigger_retrain(tmp_path: Path, store: Candi
     assert drift_run["details"]["retrain_run_id"] == train[0]["run_id"]
 
 
-def test_reference_distribution_does_not_trigger(tmp_path: Path, store: CandidateStore) -> None:
+def test_reference_distribution_does_not_trigger(tmp_path: Path, store: Store) -> None:
     write_model(tmp_path)
     log_traffic(store, 600, shift=0.0, seed=12)
     trainer = FakeTrainer()
@@ -132,10 +133,10 @@ def test_reference_distribution_does_not_trigger(tmp_path: Path, store: Candidat
     assert run.details["drift_status"] == "no_drift"
     assert run.details["drifted_share"] <= 0.2
     assert trainer.calls == []
-    assert [r["job"] for r in list_job_runs(store)] == ["drift"]
+    assert [r["job"] for r in store.jobs.runs()] == ["drift"]
 
 
-def test_threshold_is_a_strict_share(tmp_path: Path, store: CandidateStore) -> None:
+def test_threshold_is_a_strict_share(tmp_path: Path, store: Store) -> None:
     """0.8 drifted is not *more* than a 0.8 threshold: no retrain."""
     write_model(tmp_path)
     log_traffic(store, 600, shift=1.0, seed=13)
@@ -147,7 +148,7 @@ def test_threshold_is_a_strict_share(tmp_path: Path, store: CandidateStore) -> N
     assert trainer.calls == []
 
 
-def test_a_feature_missing_from_serving_counts_as_drifted(tmp_path: Path, store: CandidateStore) -> None:
+def test_a_feature_missing_from_serving_counts_as_drifted(tmp_path: Path, store: Store) -> None:
     """Served rows without a feature the model needs are training/serving skew, reported as drift."""
     write_model(tmp_path)
     rng = np.random.default_rng(17)
@@ -160,7 +161,7 @@ def test_a_feature_missing_from_serving_counts_as_drifted(tmp_path: Path, store:
     assert run.details["drift_status"] == "no_drift"  # 1/5 is below the share threshold
 
 
-def test_too_few_recent_rows_gives_no_verdict(tmp_path: Path, store: CandidateStore) -> None:
+def test_too_few_recent_rows_gives_no_verdict(tmp_path: Path, store: Store) -> None:
     write_model(tmp_path)
     log_traffic(store, 150, shift=3.0, seed=14)  # wildly shifted, but below min_rows=200
     log_traffic(store, 500, shift=3.0, seed=15, model="m-older")  # another model's rows do not count
@@ -175,7 +176,7 @@ def test_too_few_recent_rows_gives_no_verdict(tmp_path: Path, store: CandidateSt
     assert json.loads((tmp_path / "d.json").read_text())["drifted_share"] is None
 
 
-def test_old_rows_fall_outside_the_window(tmp_path: Path, store: CandidateStore) -> None:
+def test_old_rows_fall_outside_the_window(tmp_path: Path, store: Store) -> None:
     write_model(tmp_path)
     rng = np.random.default_rng(3)
     log_feature_rows(store, MODEL, "u", FEATURES, rng.normal(size=(400, 5)) + 2.0, 1.0, rng, ts=1.0)
@@ -183,7 +184,7 @@ def test_old_rows_fall_outside_the_window(tmp_path: Path, store: CandidateStore)
     assert run is not None and run.details["drift_status"] == "insufficient_data"
 
 
-def test_unavailable_ranker_training_is_recorded_as_skipped(tmp_path: Path, store: CandidateStore,
+def test_unavailable_ranker_training_is_recorded_as_skipped(tmp_path: Path, store: Store,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "recsys.ranking.train", None)  # as if not written yet
     write_model(tmp_path)
@@ -192,7 +193,7 @@ def test_unavailable_ranker_training_is_recorded_as_skipped(tmp_path: Path, stor
                        store)  # the real job table
     run = runner.run("drift", options={"json_path": tmp_path / "d.json"})
     assert run is not None and run.details["retrain_status"] == definitions.RANKER_UNAVAILABLE
-    train = [r for r in list_job_runs(store) if r["job"] == "train-ranker"]
+    train = [r for r in store.jobs.runs() if r["job"] == "train-ranker"]
     assert [r["status"] for r in train] == ["skipped: ranker training not available"]
 
 

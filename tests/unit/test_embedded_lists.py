@@ -26,7 +26,7 @@ def test_legacy_lists_read_then_migrate_on_append(tmp_path: Path) -> None:
     _legacy_file(path, {"ns:jobs": [b"r1", b"r2", b"r3"], "ns:s:u1": [b"e1"]})
     backend = open_backend(f"embedded://{path}")
     assert backend.list_range("ns:jobs") == [b"r1", b"r2", b"r3"]
-    assert backend.read_user(["plain"], "ns:s:u1") == ([b"\x01"], [b"e1"])
+    assert backend.fetch(["plain"], ["ns:s:u1"]) == ([b"\x01"], [[b"e1"]])
     backend.list_append("ns:jobs", [b"r4", b"r5"], 4, None)
     assert backend.list_range("ns:jobs") == [b"r2", b"r3", b"r4", b"r5"]
     backend.close()

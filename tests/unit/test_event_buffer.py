@@ -6,21 +6,21 @@ import threading
 import time
 
 from recsys.errors import StoreUnavailableError
-from recsys.event_buffer import EventBuffer
-from recsys.store import CandidateStore, SessionEvent, open_store
+from recsys.serving.event_buffer import EventBuffer
+from recsys.store import SessionEvent, Store, open_store
 
 
 class FlakyStore:
-    """A real in-memory store whose session writes fail while `down` is set."""
+    """A real in-memory session store whose writes fail while `down` is set."""
 
     def __init__(self) -> None:
-        self.real: CandidateStore = open_store("embedded://:memory:")
+        self.real: Store = open_store("embedded://:memory:", session_max_events=1000)
         self.down = False
 
-    def append_session(self, user_id: str, events: list[SessionEvent], **kw: int) -> None:
+    def append(self, user_id: str, events: list[SessionEvent]) -> None:
         if self.down:
             raise StoreUnavailableError("down")
-        self.real.append_session(user_id, events, **kw)
+        self.real.sessions.append(user_id, events)
 
 
 def _ev(i: int) -> list[SessionEvent]:
@@ -29,7 +29,7 @@ def _ev(i: int) -> list[SessionEvent]:
 
 def test_buffer_keeps_order_is_bounded_and_replays() -> None:
     store = FlakyStore()
-    buf = EventBuffer(store, max_events=3, session_max_events=50, session_ttl_seconds=60)  # type: ignore[arg-type]
+    buf = EventBuffer(store, max_events=3)  # type: ignore[arg-type]
     assert buf.append("u", _ev(0)) and buf.pending == 0  # store up: written at once
     store.down = True
     assert all(buf.append("u", _ev(i)) for i in (1, 2, 3))
@@ -38,20 +38,20 @@ def test_buffer_keeps_order_is_bounded_and_replays() -> None:
     store.down = False
     assert buf.append("u", _ev(5)) and buf.pending == 0  # the backlog is written first, then this one
     assert buf.flush() == 0
-    assert [e.item_id for e in store.real.session("u")] == ["i0", "i1", "i2", "i3", "i5"]
+    assert [e.item_id for e in store.real.sessions.get("u")] == ["i0", "i1", "i2", "i3", "i5"]
 
 
 class SlowStore(FlakyStore):
     """Session writes take a moment, so concurrent replays overlap."""
 
-    def append_session(self, user_id: str, events: list[SessionEvent], **kw: int) -> None:
+    def append(self, user_id: str, events: list[SessionEvent]) -> None:
         time.sleep(0.002)
-        super().append_session(user_id, events, **kw)
+        super().append(user_id, events)
 
 
 def test_concurrent_replays_write_each_buffered_event_once_and_in_order() -> None:
     store = SlowStore()
-    buf = EventBuffer(store, max_events=1000, session_max_events=1000, session_ttl_seconds=60)  # type: ignore[arg-type]
+    buf = EventBuffer(store, max_events=1000)  # type: ignore[arg-type]
     store.down = True
     for i in range(40):
         assert buf.append("u", _ev(i))
@@ -71,4 +71,4 @@ def test_concurrent_replays_write_each_buffered_event_once_and_in_order() -> Non
         t.join(10)
     buf.flush()
     assert errors == [] and buf.pending == 0
-    assert [e.item_id for e in store.real.session("u")] == [f"i{i}" for i in range(40)]
+    assert [e.item_id for e in store.real.sessions.get("u")] == [f"i{i}" for i in range(40)]

@@ -11,32 +11,11 @@ import pytest
 
 from recsys.errors import StoreUnavailableError
 from recsys.monitoring.feature_log import read_feature_log
-from recsys.monitoring.feature_sink import FeatureLogSink
-from recsys.store import CandidateStore, open_store
+from recsys.serving.feature_sink import FeatureLogSink
+from recsys.store import Store, open_backend
 
 NAMES = ["a", "b", "c"]
 MakeSink = Callable[..., FeatureLogSink]
-
-
-@pytest.fixture
-def store() -> Iterator[CandidateStore]:
-    st = open_store("embedded://:memory:", namespace="sinktest")
-    yield st
-    st.close()
-
-
-@pytest.fixture
-def make_sink() -> Iterator[MakeSink]:
-    """Sinks closed at teardown even when a test fails (before the store fixture closes the store)."""
-    made: list[FeatureLogSink] = []
-
-    def make(store: CandidateStore, **kwargs: object) -> FeatureLogSink:
-        made.append(FeatureLogSink(store, **kwargs))  # type: ignore[arg-type]
-        return made[-1]
-
-    yield make
-    for sink in made:
-        sink.close(timeout=5)
 
 
 class FlakyBackend:
@@ -59,6 +38,33 @@ class FlakyBackend:
         return getattr(self.inner, name)
 
 
+@pytest.fixture
+def backend() -> FlakyBackend:
+    return FlakyBackend(open_backend("embedded://:memory:"))
+
+
+@pytest.fixture
+def store(backend: FlakyBackend) -> Iterator[Store]:
+    """A real in-memory store over a backend the test can slow down or take down."""
+    st = Store(backend, namespace="sinktest")  # type: ignore[arg-type]
+    yield st
+    st.close()
+
+
+@pytest.fixture
+def make_sink() -> Iterator[MakeSink]:
+    """Sinks closed at teardown even when a test fails (before the store fixture closes the store)."""
+    made: list[FeatureLogSink] = []
+
+    def make(store: Store, **kwargs: object) -> FeatureLogSink:
+        made.append(FeatureLogSink(store, **kwargs))  # type: ignore[arg-type]
+        return made[-1]
+
+    yield make
+    for sink in made:
+        sink.close(timeout=5)
+
+
 def serve(sink: FeatureLogSink, requests: int, seed: int, rows: int = 100) -> np.ndarray:
     rng = np.random.default_rng(seed)
     matrices = rng.normal(size=(requests, rows, len(NAMES))).astype(np.float32)
@@ -67,7 +73,7 @@ def serve(sink: FeatureLogSink, requests: int, seed: int, rows: int = 100) -> np
     return matrices.reshape(-1, len(NAMES))
 
 
-def test_samples_whole_rows_at_the_configured_rate(store: CandidateStore, make_sink: MakeSink) -> None:
+def test_samples_whole_rows_at_the_configured_rate(store: Store, make_sink: MakeSink) -> None:
     sink = make_sink(store, rate=0.25, max_rows=10_000, seed=1)
     served = serve(sink, 40, seed=2)
     assert sink.flush(5)
@@ -86,10 +92,10 @@ def test_samples_whole_rows_at_the_configured_rate(store: CandidateStore, make_s
     assert set(frame["user_id"]) <= {f"u{i}" for i in range(40)}
 
 
-def test_same_seed_same_sample(store: CandidateStore, make_sink: MakeSink) -> None:
+def test_same_seed_same_sample(backend: FlakyBackend, make_sink: MakeSink) -> None:
     logs = []
     for ns in ("one", "two"):
-        st = CandidateStore(store.backend, namespace=ns)
+        st = Store(backend, namespace=ns)  # type: ignore[arg-type]
         sink = make_sink(st, rate=0.1, max_rows=10_000, seed=7)
         serve(sink, 10, seed=3)
         sink.close()
@@ -97,12 +103,10 @@ def test_same_seed_same_sample(store: CandidateStore, make_sink: MakeSink) -> No
     assert logs[0].shape[0] > 0 and np.array_equal(logs[0], logs[1])
 
 
-def test_rows_are_what_was_scored_at_call_time(store: CandidateStore, make_sink: MakeSink) -> None:
+def test_rows_are_what_was_scored_at_call_time(backend: FlakyBackend, store: Store, make_sink: MakeSink) -> None:
     """Point in time: a caller reusing its buffer after the call cannot change the logged rows."""
     sink = make_sink(store, rate=1.0, max_rows=100, seed=0)
-    backend = FlakyBackend(store.backend)
     backend.delay = 0.2  # the writer is still busy when the buffer changes
-    store.backend = backend  # type: ignore[assignment]
     matrix = np.arange(6, dtype=np.float32).reshape(2, 3)
     sink("u", "m1", NAMES, matrix)
     matrix[:] = -1.0
@@ -110,9 +114,8 @@ def test_rows_are_what_was_scored_at_call_time(store: CandidateStore, make_sink:
     assert read_feature_log(store)[NAMES].to_numpy().tolist() == [[0, 1, 2], [3, 4, 5]]
 
 
-def test_store_outage_is_swallowed_counted_and_recovers(store: CandidateStore, make_sink: MakeSink) -> None:
-    backend = FlakyBackend(store.backend)
-    store.backend = backend  # type: ignore[assignment]
+def test_store_outage_is_swallowed_counted_and_recovers(backend: FlakyBackend, store: Store,
+                                                        make_sink: MakeSink) -> None:
     sink = make_sink(store, rate=1.0, max_rows=10_000, seed=0, retry_after_s=0.05)
     backend.down.set()
     serve(sink, 5, seed=4, rows=10)  # raises nothing
@@ -128,11 +131,9 @@ def test_store_outage_is_swallowed_counted_and_recovers(store: CandidateStore, m
     assert len(read_feature_log(store)) == 30
 
 
-def test_slow_store_never_slows_the_caller_and_drops_beyond_the_queue(store: CandidateStore,
+def test_slow_store_never_slows_the_caller_and_drops_beyond_the_queue(backend: FlakyBackend, store: Store,
                                                                      make_sink: MakeSink) -> None:
-    backend = FlakyBackend(store.backend)
     backend.delay = 0.5  # every write takes half a second
-    store.backend = backend  # type: ignore[assignment]
     sink = make_sink(store, rate=1.0, max_rows=10_000, seed=0, queue_rows=300)
     t = time.perf_counter()
     serve(sink, 50, seed=6)  # 5000 rows offered, 300 may wait
@@ -147,7 +148,7 @@ def test_slow_store_never_slows_the_caller_and_drops_beyond_the_queue(store: Can
     assert s.rows_written + s.rows_dropped == 5000 and s.rows_failed == 0
 
 
-def test_a_broken_call_is_counted_not_raised(store: CandidateStore, make_sink: MakeSink) -> None:
+def test_a_broken_call_is_counted_not_raised(store: Store, make_sink: MakeSink) -> None:
     sink = make_sink(store, rate=1.0, max_rows=100, seed=0)
     sink("u", "m1", NAMES, "not a matrix")  # type: ignore[arg-type]
     sink.close()

@@ -11,16 +11,15 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from recsys.jobs_history import JobRun, list_job_runs, record_end, record_start
-from recsys.monitoring.feature_sink import FeatureLogSink
+from api.collector import ServiceCollector
 from recsys.monitoring.job_stats import summarise_drift, summarise_jobs
-from recsys.monitoring.prometheus import ServiceCollector
-from recsys.service import ServingState
-from recsys.store import CandidateStore, open_store
+from recsys.serving.feature_sink import FeatureLogSink
+from recsys.serving.service import ServingState
+from recsys.store import JobRun, Store, open_store
 
 
 @pytest.fixture
-def store() -> Iterator[CandidateStore]:
+def store() -> Iterator[Store]:
     st = open_store("embedded://:memory:", namespace="statstest")
     yield st
     st.close()
@@ -70,7 +69,7 @@ def test_drift_summary_uses_newest_verdict() -> None:
 class StubService:
     """The attributes ServiceCollector reads from a RecommendationService."""
 
-    store: CandidateStore
+    store: Store
     feature_sink: object = None
     state: ServingState = field(default_factory=lambda: ServingState(None, None, None, None))
 
@@ -83,19 +82,19 @@ def scrape(registry: CollectorRegistry) -> dict[str, dict[tuple, float]]:
     return out
 
 
-def test_collector_reads_history_and_sink_from_the_store(store: CandidateStore) -> None:
+def test_collector_reads_history_and_sink_from_the_store(store: Store) -> None:
     ok = JobRun(job="refresh", start=1000.0, trigger="schedule")
-    record_start(store, ok)
+    store.jobs.record_start(ok)
     ok.status, ok.end, ok.version = "ok", 1012.5, "v1"
-    record_end(store, ok)
+    store.jobs.record_end(ok)
     bad = JobRun(job="refresh", start=2000.0)
     bad.status, bad.end, bad.error = "failed", 2001.0, "boom"
-    record_end(store, bad)
+    store.jobs.record_end(bad)
     drift = JobRun(job="drift", start=3000.0)
     drift.status, drift.end = "ok", 3002.0
     drift.details = {"drift_status": "no_drift", "drifted_share": 0.25, "model_version": "m7"}
-    record_end(store, drift)
-    assert len(list_job_runs(store, limit=None)) == 3
+    store.jobs.record_end(drift)
+    assert len(store.jobs.runs(limit=None)) == 3
 
     sink = FeatureLogSink(store, rate=0.5, max_rows=1000, seed=0)
     sink("u", "m7", ["a", "b"], np.ones((40, 2)))

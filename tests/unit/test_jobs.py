@@ -15,12 +15,11 @@ from jobs.runner import JobContext, JobOutcome, JobRunner
 from jobs.scheduler import job_crons, parse_cron
 from recsys.config import SchedulerConfig, Settings
 from recsys.errors import ConfigError
-from recsys.jobs_history import list_job_runs
-from recsys.store import CandidateStore, open_store
+from recsys.store import Store, open_store
 
 
 @pytest.fixture
-def store() -> CandidateStore:
+def store() -> Store:
     st = open_store("embedded://:memory:", namespace="jobtest")
     yield st
     st.close()
@@ -45,17 +44,17 @@ def refresh_settings(tmp_path: Path, data: Path | None) -> Settings:
     return s
 
 
-def test_refresh_job_publishes_and_records_its_version(tmp_path: Path, store: CandidateStore,
+def test_refresh_job_publishes_and_records_its_version(tmp_path: Path, store: Store,
                                                        interactions: Path) -> None:
     run = JobRunner(refresh_settings(tmp_path, interactions), store).run("refresh", trigger="schedule")
     assert run is not None and run.status == "ok", run
-    assert run.version is not None and run.version == store.current_version()
-    [recorded] = list_job_runs(store)
+    assert run.version is not None and run.version == store.candidates.current_version()
+    [recorded] = store.jobs.runs()
     assert recorded["version"] == run.version and recorded["details"]["users"] == 60
     assert recorded["end"] >= recorded["start"] and recorded["trigger"] == "schedule"
 
 
-def test_refresh_stopped_mid_way_publishes_nothing(tmp_path: Path, store: CandidateStore,
+def test_refresh_stopped_mid_way_publishes_nothing(tmp_path: Path, store: Store,
                                                    interactions: Path) -> None:
     settings = refresh_settings(tmp_path, interactions)
     first = JobRunner(settings, store).run("refresh")
@@ -67,23 +66,23 @@ def test_refresh_stopped_mid_way_publishes_nothing(tmp_path: Path, store: Candid
 
     run = JobRunner(settings, store, {"refresh": refresh_then_sigterm}).run("refresh")
     assert run is not None and run.status == "abandoned" and "shutdown requested" in (run.error or "")
-    assert store.current_version() == first.version  # the previous version keeps serving
-    assert [v["version"] for v in store.versions()] == [first.version]
+    assert store.candidates.current_version() == first.version  # the previous version keeps serving
+    assert [v["version"] for v in store.candidates.versions()] == [first.version]
     bundles = sorted(p.name for p in (settings.artifacts_dir / "bundles").iterdir())
     assert bundles == [first.version]
 
 
-def test_refresh_without_data_path_fails_clearly(tmp_path: Path, store: CandidateStore) -> None:
+def test_refresh_without_data_path_fails_clearly(tmp_path: Path, store: Store) -> None:
     run = JobRunner(refresh_settings(tmp_path, None), store).run("refresh")
     assert run is not None and run.status == "failed" and "RECSYS_DATA_PATH" in (run.error or "")
-    assert store.current_version() is None
+    assert store.candidates.current_version() is None
 
 
-def test_train_ranker_job_passes_checkpoint_and_records_version(tmp_path: Path, store: CandidateStore,
+def test_train_ranker_job_passes_checkpoint_and_records_version(tmp_path: Path, store: Store,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, object] = {}
 
-    def train_ranker_job(settings: Settings, st: CandidateStore, *, before_publish=None) -> dict[str, str]:
+    def train_ranker_job(settings: Settings, st: Store, *, before_publish=None) -> dict[str, str]:
         seen["store"], seen["before_publish"] = st, before_publish
         before_publish()
         return {"model_version": "m42"}
@@ -96,7 +95,7 @@ def test_train_ranker_job_passes_checkpoint_and_records_version(tmp_path: Path, 
     assert seen["store"] is store and callable(seen["before_publish"])
 
 
-def test_train_ranker_missing_dependency_is_a_failure_not_a_skip(tmp_path: Path, store: CandidateStore,
+def test_train_ranker_missing_dependency_is_a_failure_not_a_skip(tmp_path: Path, store: Store,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     class Finder:
         def find_spec(self, name: str, path: object = None, target: object = None) -> None:
@@ -110,33 +109,33 @@ def test_train_ranker_missing_dependency_is_a_failure_not_a_skip(tmp_path: Path,
     assert run is not None and run.status == "failed" and "lightgbm" in (run.error or "")
 
 
-def test_a_job_already_running_is_skipped_and_recorded(tmp_path: Path, store: CandidateStore) -> None:
-    token = store.acquire_lock("drift", 30)
+def test_a_job_already_running_is_skipped_and_recorded(tmp_path: Path, store: Store) -> None:
+    token = store.locks.acquire("drift", 30)
     assert token is not None
     run = JobRunner(Settings(artifacts_dir=tmp_path), store).run("drift")
     assert run is not None and run.status.startswith("skipped: already running")
-    assert store.release_lock("drift", token)  # the holder's lock was not touched
+    assert store.locks.release("drift", token)  # the holder's lock was not touched
 
 
-def test_a_tick_runs_once(tmp_path: Path, store: CandidateStore) -> None:
+def test_a_tick_runs_once(tmp_path: Path, store: Store) -> None:
     calls = []
     runner = JobRunner(Settings(artifacts_dir=tmp_path), store, {"j": lambda ctx: calls.append(1)})
     assert runner.run("j", tick="2024-01-01T00:00:00Z") is not None
     assert runner.run("j", tick="2024-01-01T00:00:00Z") is None
     assert runner.run("j", tick="2024-01-01T00:00:02Z") is not None
-    assert len(calls) == 2 and len(list_job_runs(store)) == 2
+    assert len(calls) == 2 and len(store.jobs.runs()) == 2
 
 
-def test_history_lists_newest_first_and_is_capped(tmp_path: Path, store: CandidateStore) -> None:
-    settings = Settings(artifacts_dir=tmp_path, scheduler=SchedulerConfig(history_max_runs=3))
-    runner = JobRunner(settings, store, {"a": lambda ctx: JobOutcome(version="va"),
+def test_history_lists_newest_first_and_is_capped(tmp_path: Path, store: Store) -> None:
+    store.jobs.max_runs = 3  # store_from_settings sets it from RECSYS_SCHEDULER__HISTORY_MAX_RUNS
+    runner = JobRunner(Settings(artifacts_dir=tmp_path), store, {"a": lambda ctx: JobOutcome(version="va"),
                                          "b": lambda ctx: JobOutcome(status="skipped: nothing to do")})
     for name in ("a", "b", "a", "b", "a"):
         runner.run(name)
-    runs = list_job_runs(store, limit=None)
+    runs = store.jobs.runs(limit=None)
     assert [r["job"] for r in runs] == ["a", "b", "a"]
     assert [r["status"] for r in runs] == ["ok", "skipped: nothing to do", "ok"]
-    assert list_job_runs(store, job="b")[0]["version"] is None
+    assert store.jobs.runs(job="b")[0]["version"] is None
     assert all(r["duration_s"] is not None and r["duration_s"] >= 0 for r in runs)
 
 

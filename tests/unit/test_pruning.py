@@ -9,11 +9,12 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
+from recsys.artifacts import open_registry
 from recsys.config import PruningConfig, Settings
 from recsys.errors import ArtifactError
 from recsys.ranking.compact import check_same_predictions, drop_unused_columns
 from recsys.ranking.dataset import RankerData
-from recsys.ranking.importance import FeatureHistory, append_jsonl, importance_log_path, read_jsonl
+from recsys.ranking.importance import IMPORTANCE_LOG, FeatureHistory
 from recsys.ranking.pruning import (
     ACCEPTED,
     CANDIDATE,
@@ -113,8 +114,8 @@ def test_holdout_contribution_separates_signal_from_noise() -> None:
 def test_records_go_to_both_logs_keyed_by_run_and_model(tmp_path: Path) -> None:
     s = settings(tmp_path)
     out = run(s, ranking_data())
-    record_run(s.artifacts_dir, out, "model-1")
-    history = FeatureHistory.load(s.artifacts_dir)
+    record_run(open_registry(s.artifacts_dir), out, "model-1")
+    history = FeatureHistory.load(open_registry(s.artifacts_dir))
     assert history.runs == 1 and history.last_decision["model_version"] == "model-1"
     assert history.last_decision["outcome"] == ACCEPTED and sorted(history.last_decision["pruned"]) == sorted(USELESS)
     full = [r for r in history.importances if r["fit"] == "full"]
@@ -128,7 +129,7 @@ def test_records_go_to_both_logs_keyed_by_run_and_model(tmp_path: Path) -> None:
 def test_pruned_features_stay_out_until_retest(tmp_path: Path) -> None:
     s = settings(tmp_path, retest_every=3)
     data = ranking_data()
-    record_run(s.artifacts_dir, run(s, data), "m1")  # run 1 prunes the useless columns
+    record_run(open_registry(s.artifacts_dir), run(s, data), "m1")  # run 1 prunes the useless columns
     plan2 = plan_features(s, data.feature_names)
     assert plan2.run_number == 2 and plan2.features == USEFUL and sorted(plan2.pruned) == sorted(USELESS)
     from recsys.ranking.pruning import select_features
@@ -138,8 +139,8 @@ def test_pruned_features_stay_out_until_retest(tmp_path: Path) -> None:
                               registered=data.feature_names)
     assert out2.outcome == NOTHING_TO_PRUNE
     assert out2.status == {**dict.fromkeys(USEFUL, "active"), **dict.fromkeys(USELESS, PRUNED)}
-    record_run(s.artifacts_dir, out2, "m2")
-    record_run(s.artifacts_dir, out2, "m3")  # pretend a third run changed nothing
+    record_run(open_registry(s.artifacts_dir), out2, "m2")
+    record_run(open_registry(s.artifacts_dir), out2, "m3")  # pretend a third run changed nothing
     plan4 = plan_features(s, data.feature_names + ["brand_new"])
     assert plan4.run_number == 4
     assert sorted(plan4.retested) == sorted(USELESS)  # pruned in run 1, 3 runs ago: measured again
@@ -241,9 +242,9 @@ def test_compact_model_predicts_exactly_like_the_masked_model() -> None:
 
 
 def test_log_reader_skips_a_line_cut_short_by_a_crash(tmp_path: Path) -> None:
-    path = importance_log_path(tmp_path)
-    append_jsonl(path, [{"run_id": "r1", "feature": "f", "fit": "full"}])
-    with path.open("a") as fh:
+    registry = open_registry(tmp_path)
+    registry.append_records(IMPORTANCE_LOG, [{"run_id": "r1", "feature": "f", "fit": "full"}])
+    with (tmp_path / "models" / f"{IMPORTANCE_LOG}.jsonl").open("a") as fh:
         fh.write('{"run_id": "r2", "feat')
-    append_jsonl(path, [{"run_id": "r3", "feature": "f", "fit": "full"}])
-    assert [r["run_id"] for r in read_jsonl(path)] == ["r1", "r3"]
+    registry.append_records(IMPORTANCE_LOG, [{"run_id": "r3", "feature": "f", "fit": "full"}])
+    assert [r["run_id"] for r in registry.read_records(IMPORTANCE_LOG)] == ["r1", "r3"]

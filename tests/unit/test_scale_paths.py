@@ -14,7 +14,7 @@ import pytest
 import scipy.sparse as sp
 
 from recsys.candidates.covisit import covisitation, covisitation_coded
-from recsys.candidates.generate import CandidateLists, encode_rows, generate_candidates
+from recsys.candidates.generate import generate_candidates
 from recsys.candidates.index import ItemIndex, resolve_kind
 from recsys.candidates.itemknn import itemknn
 from recsys.candidates.keys import unique_counts, unique_sorted
@@ -23,7 +23,14 @@ from recsys.candidates.popularity import popularity_counts, popularity_counts_co
 from recsys.candidates.topn import top_n_per_row
 from recsys.data.schema import drop_exact_duplicates
 from recsys.errors import ConfigError
-from recsys.store.codec import encode_index_rows, encode_indices
+from recsys.store.codec import (
+    decode_candidates,
+    encode_candidate_rows,
+    encode_candidates,
+    encode_index_rows,
+    encode_indices,
+    needs_wide,
+)
 
 
 def _log(rng: np.random.Generator, n_users: int = 60, n_items: int = 40, n_events: int = 3000) -> pl.DataFrame:
@@ -204,8 +211,7 @@ def test_ivf_index_returns_exact_inner_products_and_high_recall(rng: np.random.G
     exact = np.argsort(-(users @ items.T), axis=1)[:, :50]
     recall = np.mean([len(set(a) & set(b)) / 50 for a, b in zip(ids.tolist(), exact.tolist(), strict=True)])
     assert recall > 0.95  # IVF on raw inner products: 0.87 on the same data and nprobe
-    ivf.save(tmp_path / "index.faiss")
-    loaded = ItemIndex.load(tmp_path / "index.faiss", "ivf")
+    loaded = ItemIndex.from_bytes(ivf.to_bytes(), "ivf")
     again_ids, again_scores = loaded.search(users, 50)
     np.testing.assert_array_equal(again_ids, ids)
     np.testing.assert_allclose(again_scores, scores, rtol=1e-6)
@@ -239,12 +245,23 @@ def test_generate_with_a_coarse_index_researches_short_rows_exactly(rng: np.rand
     assert coarse.items[heavy].tolist() == flat.items[heavy].tolist()
 
 
-def test_encode_rows_in_slices_equals_one_pass(rng: np.random.Generator) -> None:
-    items = rng.integers(0, 70_000, size=(30, 10))
+@pytest.mark.parametrize("max_index", [100, 70_000])
+def test_candidate_rows_in_slices_equal_one_pass_and_the_scalar_codec(rng: np.random.Generator,
+                                                                      max_index: int) -> None:
+    items = rng.integers(0, max_index, size=(30, 10))
     items[3, 7:] = -1  # a short row goes through the scalar codec
-    lists = CandidateLists(items, rng.normal(size=(30, 10)).astype(np.float32), np.full(30, 10, dtype=np.int32))
-    whole = encode_rows(lists)
-    assert encode_rows(lists, 0, 12, wide=True) + encode_rows(lists, 12, 30, wide=True) == whole
+    scores = rng.normal(size=(30, 10)).astype(np.float32)
+    primary = np.full(30, 8, dtype=np.int32)
+    wide = needs_wide(items)
+    whole = encode_candidate_rows(items, scores, primary, wide=wide)
+    assert encode_candidate_rows(items[:12], scores[:12], primary[:12], wide=wide) + \
+        encode_candidate_rows(items[12:], scores[12:], primary[12:], wide=wide) == whole
+    for u in (0, 3, 29):
+        valid = items[u] >= 0
+        if wide or max_index < 65535:
+            assert whole[u] == encode_candidates(items[u][valid], scores[u][valid], min(8, int(valid.sum())))
+        idx, _, n_primary = decode_candidates(whole[u])
+        assert idx.tolist() == items[u][valid].tolist() and n_primary == min(8, int(valid.sum()))
 
 
 @pytest.mark.parametrize("max_index", [100, 70_000])

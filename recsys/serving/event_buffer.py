@@ -12,18 +12,16 @@ import threading
 from collections import deque
 
 from recsys.errors import RecsysError, StoreUnavailableError
-from recsys.store import CandidateStore, SessionEvent
+from recsys.store import SessionEvent
+from recsys.store.sessions import SessionStore
 
 log = logging.getLogger(__name__)
 
 
 class EventBuffer:
-    def __init__(self, store: CandidateStore, *, max_events: int, session_max_events: int,
-                 session_ttl_seconds: int) -> None:
-        self.store = store
+    def __init__(self, sessions: SessionStore, *, max_events: int) -> None:
+        self.sessions = sessions
         self.max_events = max_events
-        self.session_max_events = session_max_events
-        self.session_ttl_seconds = session_ttl_seconds
         self._pending: deque[tuple[str, list[SessionEvent]]] = deque()
         self._count = 0
         self._lock = threading.Lock()
@@ -41,8 +39,7 @@ class EventBuffer:
             self.flush()  # a backlog goes first: events stay in arrival order
         if self._count == 0:
             try:
-                self.store.append_session(user_id, events, max_events=self.session_max_events,
-                                          ttl_seconds=self.session_ttl_seconds)
+                self.sessions.append(user_id, events)
                 return True
             except StoreUnavailableError:
                 pass
@@ -74,8 +71,7 @@ class EventBuffer:
                     return written
                 user_id, events = self._pending[0]
             try:
-                self.store.append_session(user_id, events, max_events=self.session_max_events,
-                                          ttl_seconds=self.session_ttl_seconds)
+                self.sessions.append(user_id, events)
             except RecsysError:
                 return written
             with self._lock:

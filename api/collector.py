@@ -17,10 +17,9 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from recsys.jobs_history import list_job_runs
-from recsys.monitoring.feature_sink import FeatureLogSink
 from recsys.monitoring.job_stats import summarise_drift, summarise_jobs
-from recsys.service import RecommendationService
+from recsys.serving.feature_sink import FeatureLogSink
+from recsys.serving.service import RecommendationService
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ class ServiceCollector(Collector):
         if isinstance(service.feature_sink, FeatureLogSink):
             yield from self._feature_log(service.feature_sink)
         try:
-            runs = list_job_runs(service.store, limit=None)
+            runs = service.store.jobs.runs(limit=None)
         except Exception as exc:  # a scrape must not fail because the store is down
             with self._lock:
                 self._store_errors += 1
@@ -74,14 +73,14 @@ class ServiceCollector(Collector):
                       ["candidates_version", "model_version"])
         info.add_metric([state.candidates_version or "", state.model.version if state.model else ""], 1)
         yield info
-        if state.bundle is not None and state.bundle.manifest.get("created_at") is not None:
+        if state.bundle is not None and state.bundle.manifest is not None:
             age = _gauge("recsys_candidates_version_age_seconds", "Age of the serving candidate version "
                          "(since its refresh built it)")
-            age.add_metric([], now - float(state.bundle.manifest["created_at"]))  # type: ignore[arg-type]
+            age.add_metric([], now - state.bundle.manifest.created_at)
             yield age
-        if state.model is not None and state.model.manifest.get("created_at") is not None:
+        if state.model is not None:
             age = _gauge("recsys_model_age_seconds", "Age of the serving ranker model (since it was trained)")
-            age.add_metric([], now - float(state.model.manifest["created_at"]))  # type: ignore[arg-type]
+            age.add_metric([], now - state.model.manifest.created_at)
             yield age
 
     @staticmethod

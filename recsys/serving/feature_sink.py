@@ -31,7 +31,7 @@ import numpy as np
 
 from recsys.config import Settings
 from recsys.monitoring.feature_log import encode_feature_rows
-from recsys.store import CandidateStore
+from recsys.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class _Entry:
 class FeatureLogSink:
     """A `FeatureSink` for RecommendationService: per-row Bernoulli(rate) sample, asynchronous capped writes."""
 
-    def __init__(self, store: CandidateStore, *, rate: float, max_rows: int, seed: int,
+    def __init__(self, store: Store, *, rate: float, max_rows: int, seed: int,
                  queue_rows: int = 20_000, batch_rows: int = 2000, retry_after_s: float = 1.0) -> None:
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"feature log rate must be in [0, 1], got {rate}")
@@ -89,7 +89,7 @@ class FeatureLogSink:
         self._thread.start()
 
     @classmethod
-    def from_settings(cls, store: CandidateStore, settings: Settings) -> FeatureLogSink:
+    def from_settings(cls, store: Store, settings: Settings) -> FeatureLogSink:
         cfg = settings.drift
         return cls(store, rate=cfg.feature_log_rate, max_rows=cfg.feature_log_max_rows, seed=settings.seed,
                    queue_rows=cfg.feature_log_queue_rows)
@@ -153,7 +153,7 @@ class FeatureLogSink:
             failed = False
             try:
                 payload = [row for e in batch for row in e.payload]
-                self.store.backend.list_append(self.store.keys.feature_log, payload, self.max_rows, None)
+                self.store.feature_log.append(payload, self.max_rows)
             except Exception as exc:
                 failed = True
                 self._log_write_error(exc, n)

@@ -1,0 +1,19 @@
+"""The user's cached list: ALS top-100 written by the last refresh (its tail may be popularity fill)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recsys.candidates.sources.base import SOURCE_ALS, SOURCE_POPULAR, Proposal, SourceRequest
+
+
+class CachedCandidates:
+    name = "cached"
+
+    def propose(self, request: SourceRequest) -> Proposal | None:
+        cached = request.cached
+        if cached is None:
+            return None
+        source = np.full(cached.items.size, SOURCE_POPULAR, dtype=np.int8)
+        source[:cached.n_primary] = SOURCE_ALS
+        return Proposal(cached.items, cached.scores.astype(np.float32), source)
