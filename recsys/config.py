@@ -32,8 +32,6 @@ class CandidateConfig(BaseModel):
     ivf_nprobe: int = Field(64, ge=1)
     # Item-kNN work cap (sum of squared capped history lengths); above it a seeded user sample is used.
     itemknn_max_pairs: int = Field(400_000_000, ge=1)
-    # Weight of the item-kNN source blended into the ALS scores (0 disables it).
-    itemknn_weight: float = Field(0.0, ge=0.0)
     # Session neighbours (co-visitation + item-kNN) added to the cached list at request time. 30 scored
     # as well as 50 (reranked nDCG@10, ml-100k 0.1741 vs 0.1739 over 3 seeds, synthetic 0.2561 vs 0.2547
     # over 2) with 13 % fewer rows to compute and score per request.
