@@ -9,6 +9,8 @@ one store read per scrape; if the store cannot be read, those families are left 
 
 from __future__ import annotations
 
+from typing import Any
+
 import logging
 import threading
 import time
@@ -108,7 +110,7 @@ class ServiceCollector(Collector):
         yield pending
 
     @staticmethod
-    def _jobs(runs: list[dict]) -> Iterator[Metric]:
+    def _jobs(runs: list[dict[str, Any]]) -> Iterator[Metric]:
         summaries = summarise_jobs(runs)
         counts = _gauge("recsys_job_runs", "Runs in the retained job history by status (a window, not a "
                         "counter)", ["job", "status"])
@@ -135,7 +137,7 @@ class ServiceCollector(Collector):
         yield from (counts, running, duration, success, failure, streak)
 
     @staticmethod
-    def _drift(runs: list[dict]) -> Iterator[Metric]:
+    def _drift(runs: list[dict[str, Any]]) -> Iterator[Metric]:
         d = summarise_drift(runs)
         if d.last_check_ts is not None:
             last = _gauge("recsys_drift_last_check_timestamp_seconds", "End of the newest completed drift "

@@ -24,7 +24,7 @@ class BodySizeLimitMiddleware:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -58,7 +58,7 @@ class BodySizeLimitMiddleware:
                 break
         replayed = False
 
-        async def replay() -> dict:
+        async def replay() -> dict[str, Any]:
             nonlocal replayed
             if not replayed:
                 replayed = True
@@ -67,7 +67,7 @@ class BodySizeLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _reject(self, scope: dict, send: Any, size: int) -> None:
+    async def _reject(self, scope: dict[str, Any], send: Any, size: int) -> None:
         log.warning("event=body_too_large path=%s bytes=%d max_bytes=%d", scope.get("path"), size, self.max_bytes)
         payload = json.dumps({"error": "PayloadTooLarge",
                               "detail": f"request body larger than {self.max_bytes} bytes"}).encode()

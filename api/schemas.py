@@ -41,7 +41,7 @@ class SessionItem(BaseModel):
     item_id: Id
     # The enum is for the schema (clients, fuzzers); the validator keeps the message that names the choices.
     event: str = Field("click", description=f"one of {sorted(EVENT_WEIGHTS)}",
-                       json_schema_extra={"enum": sorted(EVENT_WEIGHTS)})
+                       json_schema_extra={"enum": list(sorted(EVENT_WEIGHTS))})
     timestamp: float | None = Field(None, allow_inf_nan=False,
                                     description="unix seconds; default now. Must lie within the last 30 days "
                                                 "and at most 5 minutes ahead (milliseconds are rejected)")

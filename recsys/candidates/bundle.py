@@ -39,7 +39,7 @@ def _npy(array: np.ndarray) -> bytes:
 
 def _npz(**arrays: np.ndarray) -> bytes:
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as the allow_pickle flag
     return buf.getvalue()
 
 

@@ -64,7 +64,7 @@ def generate_candidates(user_factors: np.ndarray, item_factors: np.ndarray, inde
                         n_primary)
     short = np.flatnonzero(n_primary < n)
     for u in short:
-        _fill_from_popularity(u, out_items, out_scores, seen, popular, user_factors, item_factors, n_primary)
+        _fill_from_popularity(int(u), out_items, out_scores, seen, popular, user_factors, item_factors, n_primary)
     # The store keeps float16 scores: quantise here so offline features equal the served ones exactly.
     return CandidateLists(out_items, out_scores.astype(np.float16).astype(np.float32), n_primary)
 

@@ -13,7 +13,7 @@ def popularity_counts(interactions: pl.DataFrame, item_index_map: pl.DataFrame, 
                       *, recent_days: float) -> tuple[np.ndarray, np.ndarray]:
     """(all-time distinct-user counts, counts within the last `recent_days` of the log) per item index."""
     coded = interactions.select("user_id", "item_id", "timestamp").join(item_index_map, on="item_id")
-    end = int(coded["timestamp"].max()) if coded.height else 0
+    end = int(coded["timestamp"].max()) if coded.height else 0  # type: ignore[arg-type]  # an int column
     all_time = np.zeros(n_items, dtype=np.float32)
     recent = np.zeros(n_items, dtype=np.float32)
     per_item = coded.unique(subset=["user_id", "_i"]).group_by("_i").len()

@@ -189,8 +189,8 @@ def check_drift(settings: Settings, store: Store, *, now: float | None = None,
     cfg = settings.drift
     registry = registry or open_registry(settings.artifacts_dir)
     now = time.time() if now is None else now
-    base = {"checked_at": now, "window_hours": cfg.window_hours, "threshold": cfg.threshold,
-            "min_rows": cfg.min_rows}
+    base: dict[str, Any] = {"checked_at": now, "window_hours": cfg.window_hours, "threshold": cfg.threshold,
+                            "min_rows": cfg.min_rows}
     version = registry.current_model()
     if version is None:
         result = DriftResult(NO_MODEL, "no ranker model yet (none promoted): nothing to compare; "

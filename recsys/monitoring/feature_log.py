@@ -67,7 +67,7 @@ def read_feature_log(store: Store, since_ts: float | None = None,
     pandas because its one consumer, evidently, takes pandas. Rows of models with other feature sets
     leave NaN in the columns they lack; filter by `model_version` to compare like with like.
     """
-    meta: dict[str, list] = {c: [] for c in META_COLUMNS}
+    meta: dict[str, list[object]] = {c: [] for c in META_COLUMNS}
     features: list[dict[str, float | None]] = []
     bad = 0
     for raw in store.feature_log.rows():

@@ -76,5 +76,6 @@ def check_same_predictions(original: lgb.Booster, compact: lgb.Booster, features
     n_iter = original.best_iteration if original.best_iteration > 0 else None
     a = original.predict(features, num_iteration=n_iter, num_threads=1)
     b = compact.predict(np.ascontiguousarray(features[:, idx]), num_threads=1)
+    a, b = np.asarray(a), np.asarray(b)
     if not np.allclose(a, b, rtol=0.0, atol=1e-9):
         raise ArtifactError(f"compacted model differs from the masked model (max |diff| {np.abs(a - b).max():.3g})")

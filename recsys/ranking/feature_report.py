@@ -152,9 +152,9 @@ def build_feature_report(artifacts: ArtifactRegistry, registry: FeatureRegistry 
     stale = sorted(set(status) - set(registry.names))
     if stale:
         notes.append(f"{len(stale)} feature(s) in the log are no longer registered: {', '.join(stale)}")
-    last = history.last_decision
+    decision = history.last_decision
     return FeatureReport(artifacts.model_location(), version, model_features, rows, _runs(history),
-                         last.get("policy") if last else None, notes)
+                         decision.get("policy") if decision else None, notes)
 
 
 def sparkline(values: Iterable[float | None]) -> str:

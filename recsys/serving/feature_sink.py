@@ -127,7 +127,8 @@ class FeatureLogSink:
 
     # ---- writer thread --------------------------------------------------------------------------
     def _take_batch(self) -> list[_Entry]:
-        batch, rows = [], 0
+        batch: list[_Entry] = []
+        rows = 0
         while self._pending and (not batch or rows + len(self._pending[0].payload) <= self.batch_rows):
             entry = self._pending.popleft()
             batch.append(entry)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from itertools import chain
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -75,7 +75,7 @@ class RedisBackend:
             return False
 
     def get(self, key: str) -> bytes | None:
-        return self._call(self._client.get, key)
+        return cast("bytes | None", self._call(self._client.get, key))  # no decode_responses: always bytes
 
     def set(self, key: str, value: bytes, ttl_ms: int | None = None) -> None:
         self._call(lambda: self._client.set(key, value, px=ttl_ms))
@@ -125,7 +125,7 @@ class RedisBackend:
         self._call(run)
 
     def list_range(self, key: str) -> list[bytes]:
-        return self._call(self._client.lrange, key, 0, -1)
+        return cast("list[bytes]", self._call(lambda: self._client.lrange(key, 0, -1)))
 
     def fetch(self, keys: Sequence[str], lists: Sequence[str]) -> tuple[list[bytes | None], list[list[bytes]]]:
         def run() -> tuple[list[bytes | None], list[list[bytes]]]:
