@@ -428,13 +428,14 @@ def drift(
                                           "threshold (RECSYS_DRIFT__THRESHOLD)")] = True,
 ) -> None:
     """Data drift of served ranker features vs the ranker's training reference (evidently)."""
+    from jobs.definitions import DEFAULT_JOBS
     from jobs.runner import JobRunner
     from recsys.store import store_from_settings
 
     s = _settings(store, artifacts)
     try:
         st = store_from_settings(s)
-        run = JobRunner(s, st).run("drift", options={"json_path": json_out, "html_path": html_out,
+        run = JobRunner(s, st, DEFAULT_JOBS).run("drift", options={"json_path": json_out, "html_path": html_out,
                                                      "retrain": retrain})
     except RecsysError as exc:
         _fail(exc)

@@ -30,7 +30,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
 from jobs import definitions
-from jobs.runner import JobContext, JobOutcome, JobRunner
+from jobs.context import JobContext, JobOutcome
+from jobs.runner import JobRunner
 from recsys.config import DriftConfig, Settings
 from recsys.jobs_history import list_job_runs
 from recsys.monitoring.feature_log import read_feature_log
