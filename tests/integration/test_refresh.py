@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from recsys.bundle import ItemBundle
-from recsys.cli import app
 from recsys.config import Settings
 from recsys.data.loaders import Dataset
 from recsys.refresh import run_refresh

@@ -196,7 +196,7 @@ def test_drift_retrains_through_the_real_job_table(tmp_path: Path, store: Candid
 
 
 def test_cli_without_model_says_so_and_exits_zero(tmp_path: Path) -> None:
-    from recsys.cli import app
+    from cli.main import app
 
     out = tmp_path / "summary.json"
     result = CliRunner().invoke(app, ["drift", "--store", f"embedded://{tmp_path / 's.sqlite'}",
