@@ -7,45 +7,52 @@ Typer app and owns the one error policy: a RecsysError (bad input, store down, â
 
 from __future__ import annotations
 
+import functools
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
-import click
 import typer
-from typer.core import TyperGroup
 
 from cli import render
 from cli.commands import data, features, ops, pipeline, serving
 from recsys.errors import RecsysError
 
-
-@contextmanager
-def reported_errors() -> Iterator[None]:
-    """Turn a RecsysError into `error: <message>` on stderr and exit code 2; let the rest through."""
-    try:
-        yield
-    except RecsysError as exc:
-        render.error(str(exc))
-        raise typer.Exit(code=2) from exc
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-class RecsysGroup(TyperGroup):
-    """The root command: every subcommand (sub-apps' included) runs inside `reported_errors()`."""
+def reporting_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """`command`, with a RecsysError turned into `error: <message>` on stderr and exit code 2.
 
-    def invoke(self, ctx: click.Context) -> Any:
-        with reported_errors():
-            return super().invoke(ctx)
+    Other exceptions pass through: a bug keeps its traceback and exits with 1.
+    """
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except RecsysError as exc:
+            render.error(str(exc))
+            raise typer.Exit(code=2) from exc
+
+    return run
 
 
-app = typer.Typer(cls=RecsysGroup, no_args_is_help=True, pretty_exceptions_enable=False,
+def add_commands(commands: typer.Typer, name: str | None = None) -> None:
+    """Register a cli/commands module's app (merged, or as `recsys NAME â€¦`), every command wrapped once."""
+    for info in commands.registered_commands:
+        if info.callback is not None:
+            info.callback = reporting_errors(info.callback)
+    app.add_typer(commands, name=name)
+
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Hybrid recommender: ALS + FAISS candidates, LightGBM reranking, served over HTTP.")
-app.add_typer(pipeline.app)
-app.add_typer(serving.app)
-app.add_typer(ops.app)
-app.add_typer(data.app, name="data")
-app.add_typer(features.app, name="features")
+add_commands(pipeline.app)
+add_commands(serving.app)
+add_commands(ops.app)
+add_commands(data.app, "data")
+add_commands(features.app, "features")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -21,6 +21,9 @@ from cli.options import (
     load_settings,
 )
 from recsys.errors import ConfigError
+
+if TYPE_CHECKING:
+    from recsys.evaluation.protocol import ProtocolName
 
 app = typer.Typer()
 
@@ -59,8 +62,8 @@ def evaluate(
         raise ConfigError(f"--quantile must be in (0, 1), got {quantile}")
     if bootstrap < 100 or ease_lambda <= 0:
         raise ConfigError("--bootstrap must be >= 100 and --ease-lambda > 0")
-    config = EvaluationConfig(protocol=protocol, quantile=quantile, seed=s.seed, n_bootstrap=bootstrap,
-                              ease_lambda=ease_lambda)
+    config = EvaluationConfig(protocol=cast("ProtocolName", protocol), quantile=quantile, seed=s.seed,
+                              n_bootstrap=bootstrap, ease_lambda=ease_lambda)
     dataset = load_dataset(data, ColumnMap(user_col, item_col, time_col))
     with rich_progress() as progress:
         result = run_evaluation(dataset, s, config, build_pipeline=build_service_pipeline, progress=progress)
