@@ -20,6 +20,7 @@ COPY pyproject.toml README.md ./
 COPY recsys ./recsys
 COPY api ./api
 COPY jobs ./jobs
+COPY cli ./cli
 RUN pip install --no-cache-dir . \
     && find /opt/venv -name "__pycache__" -type d -prune -exec rm -rf {} +
 

@@ -9,12 +9,11 @@ one store read per scrape; if the store cannot be read, those families are left 
 
 from __future__ import annotations
 
-from typing import Any
-
 import logging
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector

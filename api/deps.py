@@ -50,5 +50,4 @@ async def require_admin(settings: Annotated[Settings, Depends(get_settings)],
 
 ServiceDep = Annotated[RecommendationService, Depends(get_service)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 AdminDep = Annotated[None, Depends(require_admin)]

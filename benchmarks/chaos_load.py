@@ -176,7 +176,7 @@ def main() -> None:
            "RECSYS_STORE_BREAKER_COOLDOWN_SECONDS": str(args.breaker_cooldown),
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     data = work / "synth"
-    subprocess.run([sys.executable, "-m", "recsys.cli", "data", "synth", "--users", str(args.users), "--items",
+    subprocess.run([sys.executable, "-m", "cli", "data", "synth", "--users", str(args.users), "--items",
                     str(args.items), "--seed", str(args.seed), "--out", str(data)], env=env, check=True,
                    stdout=subprocess.DEVNULL)
     prepare(str(data), env)
@@ -195,7 +195,7 @@ def main() -> None:
     try:
         post_sessions(port, sample[:200], items, args.seed)
         version_before = json.loads(subprocess.run(
-            [sys.executable, "-m", "recsys.cli", "version"], env=env, capture_output=True, text=True,
+            [sys.executable, "-m", "cli", "version"], env=env, capture_output=True, text=True,
             check=True).stdout)["current"]
         n = int(args.rate * args.seconds)
         reqs = _requests(sample, items, n, args.seed)
@@ -219,7 +219,7 @@ def main() -> None:
         redis.start()  # same port, empty
         marks["restart"] = time.time() - start_at
         t = time.time()
-        proc = subprocess.run([sys.executable, "-m", "recsys.cli", "refresh", "--data", str(data)], env=env,
+        proc = subprocess.run([sys.executable, "-m", "cli", "refresh", "--data", str(data)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         marks["republished"] = time.time() - start_at  # the refresh process has exited
         refresh_out = {"exit_code": proc.returncode, "seconds": round(time.time() - t, 2),
@@ -227,7 +227,7 @@ def main() -> None:
         records = q.get(timeout=args.seconds * 3 + 120)
         loader.join(30)
         version_after = json.loads(subprocess.run(
-            [sys.executable, "-m", "recsys.cli", "version"], env=env, capture_output=True, text=True,
+            [sys.executable, "-m", "cli", "version"], env=env, capture_output=True, text=True,
             check=True).stdout)["current"]
     finally:
         server.send_signal(signal.SIGTERM)

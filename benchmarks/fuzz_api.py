@@ -104,7 +104,7 @@ def main() -> None:
     server = None
     try:
         data = work / "synth"
-        subprocess.run([sys.executable, "-m", "recsys.cli", "data", "synth", "--users", str(args.users), "--items",
+        subprocess.run([sys.executable, "-m", "cli", "data", "synth", "--users", str(args.users), "--items",
                         str(args.items), "--seed", str(args.seed), "--out", str(data)], env=env, check=True,
                        stdout=subprocess.DEVNULL)
         prepare(str(data), env)

@@ -1,6 +1,6 @@
 """SIGKILL `recsys refresh` at random moments, many times: the serving version must stay complete.
 
-Each round starts the real CLI (`python -m recsys.cli refresh`) on a synthetic data set and kills
+Each round starts the real CLI (`python -m cli refresh`) on a synthetic data set and kills
 its process group with SIGKILL. Kill moments alternate between
   * `uniform`: anywhere in a full refresh (load, ALS, FAISS, bundle write, publish), and
   * `publish`: once the refresh has registered its staging version in the store (the write of
@@ -45,7 +45,7 @@ NAMESPACE = "killtest"
 
 
 def refresh_cmd(data: Path) -> list[str]:
-    return [sys.executable, "-m", "recsys.cli", "refresh", "--data", str(data)]
+    return [sys.executable, "-m", "cli", "refresh", "--data", str(data)]
 
 
 def staging_versions(store: Store) -> set[str]:
@@ -129,7 +129,7 @@ def main() -> None:
     data = args.data
     if data is None:
         data = work / "synth"
-        subprocess.run([sys.executable, "-m", "recsys.cli", "data", "synth", "--users", str(args.users), "--items",
+        subprocess.run([sys.executable, "-m", "cli", "data", "synth", "--users", str(args.users), "--items",
                         str(args.items), "--seed", str(args.seed), "--out", str(data)], env=env, check=True,
                        stdout=subprocess.DEVNULL)
     inter = pl.read_parquet(data / "interactions.parquet") if data.is_dir() else pl.read_parquet(data)

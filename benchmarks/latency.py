@@ -44,14 +44,14 @@ def free_port() -> int:
 
 def prepare(data: str, env: dict[str, str]) -> None:
     """refresh + train-ranker with the real CLI, into a private artifacts dir and store namespace."""
-    subprocess.run([sys.executable, "-m", "recsys.cli", "refresh", "--data", data], env=env, check=True,
+    subprocess.run([sys.executable, "-m", "cli", "refresh", "--data", data], env=env, check=True,
                    stdout=subprocess.DEVNULL)
-    subprocess.run([sys.executable, "-m", "recsys.cli", "train-ranker", "--data", data, "--force"], env=env,
+    subprocess.run([sys.executable, "-m", "cli", "train-ranker", "--data", data, "--force"], env=env,
                    check=True, stdout=subprocess.DEVNULL)
 
 
 def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "recsys.cli", "serve", "--host", "127.0.0.1", "--port",
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port",
                              str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline:

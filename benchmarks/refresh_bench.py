@@ -41,7 +41,7 @@ def main() -> None:
     for _ in range(args.runs):
         mem_before = client.info("memory")["used_memory"]
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "recsys.cli", "refresh", "--data", args.data], env=env, check=True,
+        subprocess.run([sys.executable, "-m", "cli", "refresh", "--data", args.data], env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         times.append(time.perf_counter() - t)
     version = client.get("recsys:version").decode()

@@ -96,7 +96,7 @@ def ensure_data(users: int, items: int, seed: int, root: Path, override: str | N
         return Path(override)
     out = root / f"synth-{users}"
     if not (out / "interactions.parquet").exists():
-        subprocess.run([sys.executable, "-m", "recsys.cli", "data", "synth", "--users", str(users), "--items",
+        subprocess.run([sys.executable, "-m", "cli", "data", "synth", "--users", str(users), "--items",
                         str(items), "--seed", str(seed), "--out", str(out)], check=True, cwd=REPO)
     return out
 
@@ -117,7 +117,7 @@ def run_size(users: int, data: Path, url: str, index: str | None, sample: int) -
     env = {**os.environ, "RECSYS_ARTIFACTS_DIR": str(work / "artifacts"), "RECSYS_STORE_URL": url,
            "RECSYS_VERSION_GRACE_SECONDS": "0", "RECSYS_LOG_LEVEL": "INFO",
            "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    cmd = [sys.executable, "-m", "recsys.cli", "refresh", "--data", str(data)]
+    cmd = [sys.executable, "-m", "cli", "refresh", "--data", str(data)]
     if index:
         cmd += ["--index", index]
     load_before = os.getloadavg()

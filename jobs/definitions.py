@@ -6,18 +6,15 @@ Each returns a JobOutcome (status, version produced, details for the history) an
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
-from jobs.runner import JobContext, JobFn, JobOutcome
+from jobs.context import JobContext, JobFn, JobOutcome
 from recsys.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-RANKER_UNAVAILABLE = "skipped: ranker training not available"
 
 
 def refresh(ctx: JobContext) -> JobOutcome:
@@ -34,37 +31,12 @@ def refresh(ctx: JobContext) -> JobOutcome:
         "seconds": round(result.total_seconds, 2)})
 
 
-def _version_of(result: Any) -> str | None:
-    """The model version a train_ranker_job result names (a str, a dict or an object with an attribute)."""
-    if result is None or isinstance(result, str):
-        return result
-    for key in ("model_version", "version"):
-        value = result.get(key) if isinstance(result, dict) else getattr(result, key, None)
-        if value is not None:
-            return str(value)
-    return None
-
-
 def train_ranker(ctx: JobContext) -> JobOutcome:
-    """LightGBM LambdaMART ranker via `recsys.ranking.train.train_ranker_job(settings, store)`.
+    """LightGBM LambdaMART ranker on `settings.data_path`, promoted (after `ctx.checkpoint()`) if not worse."""
+    from recsys.ranking.train import train_ranker_job
 
-    If that function accepts `before_publish`, it gets `ctx.checkpoint` to call before promoting the
-    new model; until the module exists the run is recorded as skipped, not failed.
-    """
-    try:
-        from recsys.ranking.train import train_ranker_job
-    except ImportError as exc:
-        # Only the module (or its entry point) being absent means "not available"; a missing dependency
-        # *inside* it is a real failure and propagates.
-        if exc.name not in ("recsys.ranking.train", "recsys.ranking"):
-            raise
-        log.warning("event=train_ranker_unavailable error=%r", str(exc))
-        return JobOutcome(status=RANKER_UNAVAILABLE)
-    kwargs: dict[str, Any] = {}
-    if "before_publish" in inspect.signature(train_ranker_job).parameters:
-        kwargs["before_publish"] = ctx.checkpoint
-    result = train_ranker_job(ctx.settings, **kwargs)
-    return JobOutcome(version=_version_of(result))
+    result = train_ranker_job(ctx.settings, before_publish=ctx.checkpoint)
+    return JobOutcome(version=result.model_version)
 
 
 def drift(ctx: JobContext) -> JobOutcome:

@@ -8,82 +8,26 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
+from jobs.context import JobAbandoned, JobContext, JobFn
 from jobs.locks import JobLock, claim_tick
 from recsys.config import Settings
-from recsys.errors import ConfigError, PublishAbortedError, StoreUnavailableError
+from recsys.errors import ConfigError, StoreUnavailableError
 from recsys.store import Store
-from recsys.store.job_history import ABANDONED, FAILED, OK, JobRun
+from recsys.store.job_history import ABANDONED, FAILED, JobRun
 
 log = logging.getLogger(__name__)
 
 SKIPPED_RUNNING = "skipped: already running"
 
 
-class JobAbandoned(PublishAbortedError):
-    """The job stopped at a checkpoint (shutdown requested or lock lost) and published nothing."""
-
-
-@dataclass
-class JobOutcome:
-    """What a job function returns: its status (default ok), the version it produced, anything else."""
-
-    status: str = OK
-    version: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class JobContext:
-    """Handed to a job function: settings, store, and the checkpoint to call before publishing."""
-
-    runner: JobRunner
-    run: JobRun
-    lock: JobLock
-    options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def settings(self) -> Settings:
-        return self.runner.settings
-
-    @property
-    def store(self) -> Store:
-        return self.runner.store
-
-    def should_stop(self) -> bool:
-        return self.runner.stop_event.is_set() or self.lock.lost.is_set()
-
-    def checkpoint(self) -> None:
-        """Raise JobAbandoned if the process is shutting down or the job lost its lock.
-
-        Call it before every step that makes work visible (the pointer flip, promoting a model): past a
-        failed checkpoint nothing may be published, since another scheduler may now hold the lock.
-        """
-        if self.lock.lost.is_set():
-            raise JobAbandoned(f"job {self.run.job}: lock lost (expired or taken over); not publishing")
-        if self.runner.stop_event.is_set():
-            raise JobAbandoned(f"job {self.run.job}: shutdown requested; not publishing")
-
-    def run_job(self, name: str, *, trigger: str, reason: str | None = None) -> JobRun | None:
-        """Start another job from this one (drift → train-ranker), under that job's own lock."""
-        return self.runner.run(name, trigger=trigger, reason=reason)
-
-
-JobFn = Callable[[JobContext], "JobOutcome | None"]
-
-
 class JobRunner:
-    """Runs named job functions with tick claim, run lock, checkpoints and history."""
+    """Runs the job functions it is given (by name) with tick claim, run lock, checkpoints and history."""
 
-    def __init__(self, settings: Settings, store: Store, jobs: Mapping[str, JobFn] | None = None,
-                 *, stop_event: threading.Event | None = None) -> None:
-        if jobs is None:
-            from jobs.definitions import DEFAULT_JOBS
-
-            jobs = DEFAULT_JOBS
+    def __init__(self, settings: Settings, store: Store, jobs: Mapping[str, JobFn], *,
+                 stop_event: threading.Event | None = None) -> None:
         self.settings = settings
         self.store = store
         self.jobs = dict(jobs)

@@ -20,8 +20,10 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from jobs.context import JobFn
+from jobs.definitions import DEFAULT_JOBS
 from jobs.locks import tick_id
-from jobs.runner import JobFn, JobRunner
+from jobs.runner import JobRunner
 from recsys.config import SchedulerConfig, Settings
 from recsys.errors import ConfigError
 from recsys.store import Store
@@ -89,7 +91,7 @@ def build_scheduler(runner: JobRunner, crons: Mapping[str, str] | None = None) -
     return scheduler
 
 
-def serve(settings: Settings, store: Store, *, jobs: Mapping[str, JobFn] | None = None,
+def serve(settings: Settings, store: Store, *, jobs: Mapping[str, JobFn] = DEFAULT_JOBS,
           crons: Mapping[str, str] | None = None, stop_event: threading.Event | None = None) -> int:
     """Run the scheduler until SIGTERM/SIGINT (or `stop_event`); returns the process exit code.
 

@@ -29,7 +29,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
 from jobs import definitions
-from jobs.runner import JobContext, JobOutcome, JobRunner
+from jobs.context import JobContext, JobOutcome
+from jobs.runner import JobRunner
 from recsys.artifacts import open_registry
 from recsys.config import DriftConfig, Settings
 from recsys.engines.local import run_refresh

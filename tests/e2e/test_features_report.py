@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from recsys.cli import app
+from cli.main import app
 from recsys.config import Settings
 from recsys.data.loaders import Dataset
 from recsys.features import REGISTRY

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from jobs.definitions import DEFAULT_JOBS
 from jobs.runner import JobRunner
 from recsys.artifacts import open_registry
 from recsys.config import Settings
@@ -20,7 +21,7 @@ def test_scheduled_train_ranker_promotes_a_real_model(tmp_path: Path) -> None:
     settings = Settings(artifacts_dir=tmp_path / "artifacts", data_path=data)
     settings.als.factors = 8
     store = open_store(f"embedded://{tmp_path / 'store.sqlite'}")
-    run = JobRunner(settings, store).run("train-ranker")
+    run = JobRunner(settings, store, DEFAULT_JOBS).run("train-ranker")
     assert run is not None and run.status == "ok", run
     registry = open_registry(settings.artifacts_dir)
     assert run.version is not None and registry.current_model() == run.version
@@ -30,6 +31,6 @@ def test_scheduled_train_ranker_promotes_a_real_model(tmp_path: Path) -> None:
 
 def test_scheduled_train_ranker_without_data_path_fails_clearly(tmp_path: Path) -> None:
     settings = Settings(artifacts_dir=tmp_path / "artifacts")
-    run = JobRunner(settings, open_store("embedded://:memory:")).run("train-ranker")
+    run = JobRunner(settings, open_store("embedded://:memory:"), DEFAULT_JOBS).run("train-ranker")
     assert run is not None and run.status == "failed"
     assert "RECSYS_DATA_PATH" in str(run.error)

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from jobs.runner import JobContext, JobOutcome
+from jobs.context import JobContext, JobOutcome
 from jobs.scheduler import serve
 from recsys.config import SchedulerConfig, Settings
 from recsys.logging_setup import configure_logging

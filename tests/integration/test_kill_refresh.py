@@ -53,7 +53,7 @@ def setup(tmp_path: Path) -> Iterator[tuple[Store, dict[str, str], Path, list[st
 
 
 def _refresh(env: dict[str, str], data: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "recsys.cli", "refresh", "--data", str(data)], env=env,
+    return subprocess.Popen([sys.executable, "-m", "cli", "refresh", "--data", str(data)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 

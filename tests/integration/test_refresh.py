@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from cli.main import app
 from recsys.artifacts import open_registry
 from recsys.candidates.bundle import ItemBundle
-from recsys.cli import app
 from recsys.config import Settings
 from recsys.data.loaders import Dataset
 from recsys.engines.local import run_refresh

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from jobs.context import JobAbandoned, JobContext, JobOutcome
 from jobs.locks import JobLock
-from jobs.runner import JobAbandoned, JobContext, JobOutcome, JobRunner
+from jobs.runner import JobRunner
 from jobs.scheduler import build_scheduler, parse_cron, scheduled_tick
 from recsys.config import SchedulerConfig, Settings
 from recsys.store import Store, open_store

@@ -23,11 +23,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
 from jobs import definitions
-from jobs.runner import JobContext, JobOutcome, JobRun, JobRunner
+from jobs.context import JobContext, JobOutcome
+from jobs.runner import JobRunner
 from jobs.scheduler import build_scheduler
 from recsys.config import DriftConfig, SchedulerConfig, Settings
 from recsys.engines.local import run_refresh
-from recsys.store import Store, open_store, store_from_settings
+from recsys.store import JobRun, Store, open_store, store_from_settings
 from tests.conftest import REDIS_URL, TrainedRanker, redis_available
 
 pytestmark = pytest.mark.redis

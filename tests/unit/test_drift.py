@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from jobs import definitions
-from jobs.runner import JobContext, JobOutcome, JobRunner
+from jobs.context import JobContext, JobOutcome
+from jobs.definitions import DEFAULT_JOBS
+from jobs.runner import JobRunner
 from recsys.artifacts import open_registry
 from recsys.config import DriftConfig, Settings
 from recsys.monitoring.feature_log import log_feature_rows, read_feature_log
@@ -184,21 +185,19 @@ def test_old_rows_fall_outside_the_window(tmp_path: Path, store: Store) -> None:
     assert run is not None and run.details["drift_status"] == "insufficient_data"
 
 
-def test_unavailable_ranker_training_is_recorded_as_skipped(tmp_path: Path, store: Store,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "recsys.ranking.train", None)  # as if not written yet
+def test_drift_retrains_through_the_real_job_table(tmp_path: Path, store: Store) -> None:
     write_model(tmp_path)
     log_traffic(store, 400, shift=1.0, seed=16)
-    runner = JobRunner(Settings(artifacts_dir=tmp_path, drift=DriftConfig(reference="training")),
-                       store)  # the real job table
+    runner = JobRunner(Settings(artifacts_dir=tmp_path, drift=DriftConfig(reference="training")), store,
+                       DEFAULT_JOBS)  # no RECSYS_DATA_PATH: the real train-ranker job fails and says why
     run = runner.run("drift", options={"json_path": tmp_path / "d.json"})
-    assert run is not None and run.details["retrain_status"] == definitions.RANKER_UNAVAILABLE
+    assert run is not None and run.details["retrain_status"] == "failed"
     train = [r for r in store.jobs.runs() if r["job"] == "train-ranker"]
-    assert [r["status"] for r in train] == ["skipped: ranker training not available"]
+    assert [r["status"] for r in train] == ["failed"] and "RECSYS_DATA_PATH" in train[0]["error"]
 
 
 def test_cli_without_model_says_so_and_exits_zero(tmp_path: Path) -> None:
-    from recsys.cli import app
+    from cli.main import app
 
     out = tmp_path / "summary.json"
     result = CliRunner().invoke(app, ["drift", "--store", f"embedded://{tmp_path / 's.sqlite'}",

@@ -163,7 +163,7 @@ def test_pipeline_returning_excluded_items_is_reported(log_frame: pl.DataFrame) 
 def test_cli_evaluate_writes_json_and_report(tmp_path: Path, log_frame: pl.DataFrame) -> None:
     from typer.testing import CliRunner
 
-    from recsys.cli import app
+    from cli.main import app
 
     data = tmp_path / "interactions.csv"
     log_frame.write_csv(data)
@@ -184,7 +184,7 @@ def test_cli_evaluate_writes_json_and_report(tmp_path: Path, log_frame: pl.DataF
 def test_cli_evaluate_too_small(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from recsys.cli import app
+    from cli.main import app
 
     data = tmp_path / "interactions.csv"
     clustered_log(n_users=20, per_user=10).write_csv(data)

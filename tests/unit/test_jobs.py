@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-import types
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +11,9 @@ import polars as pl
 import pytest
 
 from jobs import definitions
-from jobs.runner import JobContext, JobOutcome, JobRunner
+from jobs.context import JobContext, JobOutcome
+from jobs.definitions import DEFAULT_JOBS
+from jobs.runner import JobRunner
 from jobs.scheduler import job_crons, parse_cron
 from recsys.config import SchedulerConfig, Settings
 from recsys.errors import ConfigError
@@ -46,7 +48,7 @@ def refresh_settings(tmp_path: Path, data: Path | None) -> Settings:
 
 def test_refresh_job_publishes_and_records_its_version(tmp_path: Path, store: Store,
                                                        interactions: Path) -> None:
-    run = JobRunner(refresh_settings(tmp_path, interactions), store).run("refresh", trigger="schedule")
+    run = JobRunner(refresh_settings(tmp_path, interactions), store, DEFAULT_JOBS).run("refresh", trigger="schedule")
     assert run is not None and run.status == "ok", run
     assert run.version is not None and run.version == store.candidates.current_version()
     [recorded] = store.jobs.runs()
@@ -57,7 +59,7 @@ def test_refresh_job_publishes_and_records_its_version(tmp_path: Path, store: St
 def test_refresh_stopped_mid_way_publishes_nothing(tmp_path: Path, store: Store,
                                                    interactions: Path) -> None:
     settings = refresh_settings(tmp_path, interactions)
-    first = JobRunner(settings, store).run("refresh")
+    first = JobRunner(settings, store, DEFAULT_JOBS).run("refresh")
     assert first is not None and first.status == "ok"
 
     def refresh_then_sigterm(ctx: JobContext) -> JobOutcome:
@@ -73,26 +75,29 @@ def test_refresh_stopped_mid_way_publishes_nothing(tmp_path: Path, store: Store,
 
 
 def test_refresh_without_data_path_fails_clearly(tmp_path: Path, store: Store) -> None:
-    run = JobRunner(refresh_settings(tmp_path, None), store).run("refresh")
+    run = JobRunner(refresh_settings(tmp_path, None), store, DEFAULT_JOBS).run("refresh")
     assert run is not None and run.status == "failed" and "RECSYS_DATA_PATH" in (run.error or "")
     assert store.candidates.current_version() is None
 
 
 def test_train_ranker_job_passes_checkpoint_and_records_version(tmp_path: Path, store: Store,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from recsys.ranking import train
+
     seen: dict[str, object] = {}
 
-    def train_ranker_job(settings: Settings, st: Store, *, before_publish=None) -> dict[str, str]:
-        seen["store"], seen["before_publish"] = st, before_publish
+    def train_ranker_job(settings: Settings, *,
+                         before_publish: Callable[[], None] | None = None) -> train.TrainResult:
+        seen["before_publish"] = before_publish
+        assert before_publish is not None
         before_publish()
-        return {"model_version": "m42"}
+        return train.TrainResult(model_version="m42", path=tmp_path, valid_ndcg=0.5, promoted=True, reason="test",
+                                 feature_names=[])
 
-    fake = types.ModuleType("recsys.ranking.train")
-    fake.train_ranker_job = train_ranker_job  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "recsys.ranking.train", fake)
-    run = JobRunner(Settings(artifacts_dir=tmp_path), store).run("train-ranker")
+    monkeypatch.setattr(train, "train_ranker_job", train_ranker_job)
+    run = JobRunner(Settings(artifacts_dir=tmp_path), store, DEFAULT_JOBS).run("train-ranker")
     assert run is not None and run.status == "ok" and run.version == "m42"
-    assert seen["store"] is store and callable(seen["before_publish"])
+    assert callable(seen["before_publish"])
 
 
 def test_train_ranker_missing_dependency_is_a_failure_not_a_skip(tmp_path: Path, store: Store,
@@ -105,14 +110,14 @@ def test_train_ranker_missing_dependency_is_a_failure_not_a_skip(tmp_path: Path,
 
     monkeypatch.delitem(sys.modules, "recsys.ranking.train", raising=False)
     monkeypatch.setattr(sys, "meta_path", [Finder(), *sys.meta_path])
-    run = JobRunner(Settings(artifacts_dir=tmp_path), store).run("train-ranker")
+    run = JobRunner(Settings(artifacts_dir=tmp_path), store, DEFAULT_JOBS).run("train-ranker")
     assert run is not None and run.status == "failed" and "lightgbm" in (run.error or "")
 
 
 def test_a_job_already_running_is_skipped_and_recorded(tmp_path: Path, store: Store) -> None:
     token = store.locks.acquire("drift", 30)
     assert token is not None
-    run = JobRunner(Settings(artifacts_dir=tmp_path), store).run("drift")
+    run = JobRunner(Settings(artifacts_dir=tmp_path), store, DEFAULT_JOBS).run("drift")
     assert run is not None and run.status.startswith("skipped: already running")
     assert store.locks.release("drift", token)  # the holder's lock was not touched
 

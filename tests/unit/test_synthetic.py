@@ -184,7 +184,7 @@ def test_write_synthetic_is_loadable_and_equal_to_generate(tmp_path) -> None:
 
 
 def test_cli_writes_and_summarises(tmp_path) -> None:
-    from recsys.cli import app
+    from cli.main import app
 
     out = tmp_path / "cli-synth"
     result = CliRunner().invoke(app, ["data", "synth", "--users", "200", "--items", "100", "--seed", "3",
@@ -201,7 +201,7 @@ def test_cli_writes_and_summarises(tmp_path) -> None:
     (["--mean-events", "3"], "mean-events (3.0) must be greater than min-events (5)"),
 ])
 def test_cli_rejects_bad_arguments(tmp_path, args: list[str], message: str) -> None:
-    from recsys.cli import app
+    from cli.main import app
 
     out = tmp_path / "never"
     result = CliRunner().invoke(app, ["data", "synth", "--out", str(out), *args])

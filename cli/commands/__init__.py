@@ -1,0 +1,1 @@
+"""The commands by area; cli/main.py registers each module's `app` on the root command."""
