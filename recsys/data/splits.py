@@ -76,25 +76,10 @@ def session_holdout(interactions: pl.DataFrame, *, n_holdout: int = 10, n_sessio
         raise DataValidationError(
             f"data set too small for session-holdout: no user has >= {min_interactions} interactions "
             f"({interactions['user_id'].n_unique()} users, {interactions.height} interactions)")
-    sessions = held.filter(pl.col("_h") < n_session)
-    candidates = held.filter(pl.col("_h") >= n_session)
-    # Targets exclude items the user has already seen in training or in the session.
-    seen = pl.concat([train.select("user_id", "item_id"), sessions.select("user_id", "item_id")])
-    # An item held out twice is one target, at its first position (sort first: joins and `unique`
-    # do not keep row order, so "first" must be made explicit).
-    targets_df = (candidates.select("user_id", "item_id", "_h")
-                  .join(seen.unique(), on=["user_id", "item_id"], how="anti")
-                  .sort(["user_id", "_h"])
-                  .unique(subset=["user_id", "item_id"], keep="first", maintain_order=True)
-                  .group_by("user_id", maintain_order=True).agg(pl.col("item_id")))
-    targets = {u: list(items) for u, items in zip(targets_df["user_id"].to_list(),
-                                                   targets_df["item_id"].to_list(), strict=True) if items}
-    if not targets:
-        raise DataValidationError("data set too small for session-holdout: every held-out item was already "
-                                  "seen, no evaluation user has a target")
-    sessions = sessions.filter(pl.col("user_id").is_in(list(targets))).select(
-        "user_id", "item_id", "event", "timestamp")
-    return HoldoutSplit(train=train.drop("_pos", "_n"), sessions=sessions, targets=targets)
+    return _with_targets(train.drop("_pos", "_n"), held.filter(pl.col("_h") < n_session),
+                         held.filter(pl.col("_h") >= n_session),
+                         too_small="data set too small for session-holdout: every held-out item was already seen, "
+                                   "no evaluation user has a target")
 
 
 def global_time(interactions: pl.DataFrame, *, quantile: float = 0.9, n_session: int = 3,
@@ -116,20 +101,32 @@ def global_time(interactions: pl.DataFrame, *, quantile: float = 0.9, n_session:
         raise DataValidationError(
             f"data set too small for global-time: no user has >= {min_after} interactions after the "
             f"cutoff {cutoff} (timestamp quantile {quantile}); lower the quantile or add data")
-    sessions = after.filter(pl.col("_h") < n_session)
-    rest = after.filter(pl.col("_h") >= n_session)
     # Interactions after the cutoff of users that are not evaluated are dropped: they are the future.
-    seen = pl.concat([before.select("user_id", "item_id"), sessions.select("user_id", "item_id")]).unique()
-    targets_df = (rest.join(seen, on=["user_id", "item_id"], how="anti").sort(["user_id", "_h"])
+    split = _with_targets(before, after.filter(pl.col("_h") < n_session), after.filter(pl.col("_h") >= n_session),
+                          too_small="data set too small for global-time: every item after the cutoff was already "
+                                    "seen, no evaluation user has a target")
+    known = set(before["user_id"].unique().to_list())
+    return split, {u for u in split.targets if u not in known}
+
+
+def _with_targets(train: pl.DataFrame, sessions: pl.DataFrame, held: pl.DataFrame, *,
+                  too_small: str) -> HoldoutSplit:
+    """The split whose targets are each user's `held` items (`_h` order) not seen in `train` or the session.
+
+    An item held out twice is one target, at its first position (sorted first: joins and `unique`
+    do not keep row order, so "first" must be made explicit). A user left without a target is not
+    evaluated and their session is dropped with them; none left at all raises `too_small`.
+    """
+    seen = pl.concat([train.select("user_id", "item_id"), sessions.select("user_id", "item_id")]).unique()
+    targets_df = (held.select("user_id", "item_id", "_h")
+                  .join(seen, on=["user_id", "item_id"], how="anti")
+                  .sort(["user_id", "_h"])
                   .unique(subset=["user_id", "item_id"], keep="first", maintain_order=True)
                   .group_by("user_id", maintain_order=True).agg(pl.col("item_id")))
-    targets = {u: list(i) for u, i in zip(targets_df["user_id"].to_list(), targets_df["item_id"].to_list(),
-                                          strict=True) if i}
+    targets = {u: list(items) for u, items in zip(targets_df["user_id"].to_list(),
+                                                   targets_df["item_id"].to_list(), strict=True) if items}
     if not targets:
-        raise DataValidationError("data set too small for global-time: every item after the cutoff was "
-                                  "already seen, no evaluation user has a target")
-    known = set(before["user_id"].unique().to_list())
-    cold = {u for u in targets if u not in known}
+        raise DataValidationError(too_small)
     sessions = sessions.filter(pl.col("user_id").is_in(list(targets))).select(
         "user_id", "item_id", "event", "timestamp")
-    return HoldoutSplit(train=before, sessions=sessions, targets=targets), cold
+    return HoldoutSplit(train=train, sessions=sessions, targets=targets)
