@@ -76,10 +76,9 @@ def session_holdout(interactions: pl.DataFrame, *, n_holdout: int = 10, n_sessio
         raise DataValidationError(
             f"data set too small for session-holdout: no user has >= {min_interactions} interactions "
             f"({interactions['user_id'].n_unique()} users, {interactions.height} interactions)")
-    return _with_targets(train.drop("_pos", "_n"), held.filter(pl.col("_h") < n_session),
-                         held.filter(pl.col("_h") >= n_session),
-                         too_small="data set too small for session-holdout: every held-out item was already seen, "
-                                   "no evaluation user has a target")
+    return _session_and_targets(train.drop("_pos", "_n"), held, n_session,
+                                too_small="data set too small for session-holdout: every held-out item was "
+                                          "already seen, no evaluation user has a target")
 
 
 def global_time(interactions: pl.DataFrame, *, quantile: float = 0.9, n_session: int = 3,
@@ -102,23 +101,24 @@ def global_time(interactions: pl.DataFrame, *, quantile: float = 0.9, n_session:
             f"data set too small for global-time: no user has >= {min_after} interactions after the "
             f"cutoff {cutoff} (timestamp quantile {quantile}); lower the quantile or add data")
     # Interactions after the cutoff of users that are not evaluated are dropped: they are the future.
-    split = _with_targets(before, after.filter(pl.col("_h") < n_session), after.filter(pl.col("_h") >= n_session),
-                          too_small="data set too small for global-time: every item after the cutoff was already "
-                                    "seen, no evaluation user has a target")
+    split = _session_and_targets(before, after, n_session,
+                                 too_small="data set too small for global-time: every item after the cutoff was "
+                                           "already seen, no evaluation user has a target")
     known = set(before["user_id"].unique().to_list())
     return split, {u for u in split.targets if u not in known}
 
 
-def _with_targets(train: pl.DataFrame, sessions: pl.DataFrame, held: pl.DataFrame, *,
-                  too_small: str) -> HoldoutSplit:
-    """The split whose targets are each user's `held` items (`_h` order) not seen in `train` or the session.
+def _session_and_targets(train: pl.DataFrame, held: pl.DataFrame, n_session: int, *, too_small: str) -> HoldoutSplit:
+    """Split each user's `held` rows (`_h`: 0, 1, ... in time order) into the live session (the first
+    `n_session`) and the targets: the rest, minus items seen in `train` or in the session.
 
     An item held out twice is one target, at its first position (sorted first: joins and `unique`
     do not keep row order, so "first" must be made explicit). A user left without a target is not
     evaluated and their session is dropped with them; none left at all raises `too_small`.
     """
+    sessions = held.filter(pl.col("_h") < n_session)
     seen = pl.concat([train.select("user_id", "item_id"), sessions.select("user_id", "item_id")]).unique()
-    targets_df = (held.select("user_id", "item_id", "_h")
+    targets_df = (held.filter(pl.col("_h") >= n_session).select("user_id", "item_id", "_h")
                   .join(seen, on=["user_id", "item_id"], how="anti")
                   .sort(["user_id", "_h"])
                   .unique(subset=["user_id", "item_id"], keep="first", maintain_order=True)
