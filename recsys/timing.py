@@ -10,7 +10,7 @@ import logging
 import resource
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
@@ -40,3 +40,10 @@ class Stopwatch:
             self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - cpu
             log.info("event=stage_done job=%s stage=%s wall_s=%.2f cpu_s=%.2f peak_rss_mb=%.0f", self.job, name,
                      self.wall[name], self.cpu[name], peak_rss_bytes() / 2**20)
+
+    def record(self, wall: Mapping[str, float], cpu: Mapping[str, float] | None = None, *, prefix: str = "") -> None:
+        """Add stages timed elsewhere (a sub-job's own stopwatch), named `prefix` + stage."""
+        for name, seconds in wall.items():
+            self.wall[prefix + name] = self.wall.get(prefix + name, 0.0) + seconds
+        for name, seconds in (cpu or {}).items():
+            self.cpu[prefix + name] = self.cpu.get(prefix + name, 0.0) + seconds

@@ -76,25 +76,19 @@ def session_holdout(interactions: pl.DataFrame, *, n_holdout: int = 10, n_sessio
         raise DataValidationError(
             f"data set too small for session-holdout: no user has >= {min_interactions} interactions "
             f"({interactions['user_id'].n_unique()} users, {interactions.height} interactions)")
-    sessions = held.filter(pl.col("_h") < n_session)
-    candidates = held.filter(pl.col("_h") >= n_session)
-    # Targets exclude items the user has already seen in training or in the session.
-    seen = pl.concat([train.select("user_id", "item_id"), sessions.select("user_id", "item_id")])
-    # An item held out twice is one target, at its first position (sort first: joins and `unique`
-    # do not keep row order, so "first" must be made explicit).
-    targets_df = (candidates.select("user_id", "item_id", "_h")
-                  .join(seen.unique(), on=["user_id", "item_id"], how="anti")
-                  .sort(["user_id", "_h"])
-                  .unique(subset=["user_id", "item_id"], keep="first", maintain_order=True)
-                  .group_by("user_id", maintain_order=True).agg(pl.col("item_id")))
-    targets = {u: list(items) for u, items in zip(targets_df["user_id"].to_list(),
-                                                   targets_df["item_id"].to_list(), strict=True) if items}
-    if not targets:
-        raise DataValidationError("data set too small for session-holdout: every held-out item was already "
-                                  "seen, no evaluation user has a target")
-    sessions = sessions.filter(pl.col("user_id").is_in(list(targets))).select(
-        "user_id", "item_id", "event", "timestamp")
-    return HoldoutSplit(train=train.drop("_pos", "_n"), sessions=sessions, targets=targets)
+    return _session_and_targets(train.drop("_pos", "_n"), held, n_session,
+                                too_small="data set too small for session-holdout: every held-out item was "
+                                          "already seen, no evaluation user has a target")
+
+
+def time_cutoff(interactions: pl.DataFrame, quantile: float) -> int:
+    """The global-time cutoff: the timestamp at `quantile` of all interactions (lower interpolation)."""
+    if not 0.0 < quantile < 1.0:
+        raise DataValidationError(f"quantile must be in (0, 1), got {quantile}")
+    cutoff = interactions["timestamp"].quantile(quantile, interpolation="lower")
+    if cutoff is None:
+        raise DataValidationError("no interactions: a time cutoff needs at least one timestamp")
+    return int(cutoff)
 
 
 def global_time(interactions: pl.DataFrame, *, quantile: float = 0.9, n_session: int = 3,
@@ -104,9 +98,7 @@ def global_time(interactions: pl.DataFrame, *, quantile: float = 0.9, n_session:
     Users with >= `min_after` events after the cutoff are evaluated: their first `n_session`
     events after it form the session, the rest (minus seen items) the targets.
     """
-    if not 0.0 < quantile < 1.0:
-        raise DataValidationError(f"quantile must be in (0, 1), got {quantile}")
-    cutoff = int(interactions["timestamp"].quantile(quantile, interpolation="lower"))
+    cutoff = time_cutoff(interactions, quantile)
     df = _sorted_by_time(interactions)
     before = df.filter(pl.col("timestamp") <= cutoff)
     after = df.filter(pl.col("timestamp") > cutoff).with_columns(
@@ -116,20 +108,33 @@ def global_time(interactions: pl.DataFrame, *, quantile: float = 0.9, n_session:
         raise DataValidationError(
             f"data set too small for global-time: no user has >= {min_after} interactions after the "
             f"cutoff {cutoff} (timestamp quantile {quantile}); lower the quantile or add data")
-    sessions = after.filter(pl.col("_h") < n_session)
-    rest = after.filter(pl.col("_h") >= n_session)
     # Interactions after the cutoff of users that are not evaluated are dropped: they are the future.
-    seen = pl.concat([before.select("user_id", "item_id"), sessions.select("user_id", "item_id")]).unique()
-    targets_df = (rest.join(seen, on=["user_id", "item_id"], how="anti").sort(["user_id", "_h"])
+    split = _session_and_targets(before, after, n_session,
+                                 too_small="data set too small for global-time: every item after the cutoff was "
+                                           "already seen, no evaluation user has a target")
+    known = set(before["user_id"].unique().to_list())
+    return split, {u for u in split.targets if u not in known}
+
+
+def _session_and_targets(train: pl.DataFrame, held: pl.DataFrame, n_session: int, *, too_small: str) -> HoldoutSplit:
+    """Split each user's `held` rows (`_h`: 0, 1, ... in time order) into the live session (the first
+    `n_session`) and the targets: the rest, minus items seen in `train` or in the session.
+
+    An item held out twice is one target, at its first position (sorted first: joins and `unique`
+    do not keep row order, so "first" must be made explicit). A user left without a target is not
+    evaluated and their session is dropped with them; none left at all raises `too_small`.
+    """
+    sessions = held.filter(pl.col("_h") < n_session)
+    seen = pl.concat([train.select("user_id", "item_id"), sessions.select("user_id", "item_id")]).unique()
+    targets_df = (held.filter(pl.col("_h") >= n_session).select("user_id", "item_id", "_h")
+                  .join(seen, on=["user_id", "item_id"], how="anti")
+                  .sort(["user_id", "_h"])
                   .unique(subset=["user_id", "item_id"], keep="first", maintain_order=True)
                   .group_by("user_id", maintain_order=True).agg(pl.col("item_id")))
-    targets = {u: list(i) for u, i in zip(targets_df["user_id"].to_list(), targets_df["item_id"].to_list(),
-                                          strict=True) if i}
+    targets = {u: list(items) for u, items in zip(targets_df["user_id"].to_list(),
+                                                   targets_df["item_id"].to_list(), strict=True) if items}
     if not targets:
-        raise DataValidationError("data set too small for global-time: every item after the cutoff was "
-                                  "already seen, no evaluation user has a target")
-    known = set(before["user_id"].unique().to_list())
-    cold = {u for u in targets if u not in known}
+        raise DataValidationError(too_small)
     sessions = sessions.filter(pl.col("user_id").is_in(list(targets))).select(
         "user_id", "item_id", "event", "timestamp")
-    return HoldoutSplit(train=before, sessions=sessions, targets=targets), cold
+    return HoldoutSplit(train=train, sessions=sessions, targets=targets)

@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from recsys.candidates.als import ALSModel
 from recsys.candidates.matrix import InteractionMatrix
+from recsys.candidates.topn import top_n_per_csr_row
 from recsys.config import ALSConfig
 from recsys.errors import ConfigError, NotFittedError
 
@@ -180,27 +181,10 @@ class ItemKNNRecommender(_ScoringRecommender):
         gram.eliminate_zeros()
         inv = sp.diags(1.0 / norms)
         cosine = (inv @ gram @ inv).tocsr()
-        self.similarity_ = _keep_top_per_row(cosine, self.neighbours)
+        self.similarity_ = top_n_per_csr_row(cosine, self.neighbours)
 
     def _scores(self, users: Sequence[str], inputs: sp.csr_matrix) -> np.ndarray:
         return np.asarray((inputs.astype(np.float64) @ self.similarity_).toarray())
-
-
-def _keep_top_per_row(mat: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    rows, cols, vals = [], [], []
-    for r in range(mat.shape[0]):
-        lo, hi = mat.indptr[r], mat.indptr[r + 1]
-        if hi == lo:
-            continue
-        data = mat.data[lo:hi]
-        keep = np.argsort(-data, kind="stable")[:k]
-        rows.append(np.full(keep.size, r))
-        cols.append(mat.indices[lo:hi][keep])
-        vals.append(data[keep])
-    if not rows:
-        return sp.csr_matrix(mat.shape, dtype=np.float64)
-    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                         shape=mat.shape)
 
 
 class EASERecommender(_ScoringRecommender):

@@ -26,10 +26,9 @@ popularity nDCG@10 0.0634, ALS-64 0.100, EASE+session 0.120):
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -37,10 +36,10 @@ import polars as pl
 from pydantic import BaseModel, Field
 
 from recsys.candidates.matrix import InteractionMatrix
-from recsys.candidates.pipeline import build_candidates
+from recsys.candidates.pipeline import CandidateArtifacts, build_candidates
 from recsys.config import Settings
 from recsys.data.loaders import Dataset
-from recsys.data.splits import HoldoutSplit, global_time, session_holdout
+from recsys.data.splits import HoldoutSplit, global_time, session_holdout, time_cutoff
 from recsys.engines.publish import publish_artifacts
 from recsys.errors import ConfigError, DataValidationError
 from recsys.evaluation.baselines import (
@@ -52,9 +51,10 @@ from recsys.evaluation.baselines import (
 )
 from recsys.evaluation.bootstrap import Interval, bootstrap_ci, paired_difference
 from recsys.evaluation.metrics import METRIC_KEYS, ListScores, score_lists
-from recsys.evaluation.pipeline import PipelineFactory
+from recsys.evaluation.pipeline import PipelineFactory, PipelineRecommender
 from recsys.progress import NullProgress, Progress
 from recsys.store import SessionEvent, open_store
+from recsys.timing import Stopwatch
 
 log = logging.getLogger(__name__)
 
@@ -176,19 +176,6 @@ def _r(value: float) -> float:
     return round(float(value), 6)
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
-
-
 def split_for(dataset: Dataset, config: EvaluationConfig) -> tuple[HoldoutSplit, set[str], int | None]:
     """Apply the configured protocol; returns (split, cold users, cutoff timestamp or None)."""
     frame = dataset.interactions
@@ -200,7 +187,7 @@ def split_for(dataset: Dataset, config: EvaluationConfig) -> tuple[HoldoutSplit,
     elif config.protocol == "global-time":
         split, cold = global_time(frame, quantile=config.quantile, n_session=config.n_session,
                                   min_after=config.min_after)
-        cutoff = int(frame["timestamp"].quantile(config.quantile, interpolation="lower"))
+        cutoff = time_cutoff(frame, config.quantile)
     else:  # pragma: no cover - pydantic rejects other names
         raise ConfigError(f"unknown protocol {config.protocol!r}")
     if len(split.targets) < config.min_eval_users:
@@ -242,39 +229,88 @@ def _model_result(name: str, scores: ListScores, extra: Mapping[str, int] | None
                        extra=dict(extra or {}), per_user_ndcg=scores.per_user["ndcg@10"])
 
 
+@dataclass
+class _Run:
+    """One evaluation in progress: its inputs, the split, and the timings and notes it collects."""
+
+    dataset: Dataset
+    settings: Settings
+    config: EvaluationConfig
+    progress: Progress
+    watch: Stopwatch
+    split: HoldoutSplit
+    notes: list[str] = field(default_factory=list)
+
+    @cached_property
+    def users(self) -> list[str]:
+        return list(self.split.targets)
+
+    @cached_property
+    def session_items(self) -> dict[str, list[str]]:
+        return self.split.session_items()
+
+    def score(self, lists: Mapping[str, Sequence[str]], users: Sequence[str] | None = None) -> ListScores:
+        """DESIGN.md §6 metrics of `lists` against the targets (all evaluation users by default)."""
+        return score_lists(lists, self.split.targets, self.dataset.n_items, users=users, k_max=self.config.curve_k)
+
+    def candidate_recall(self, lists: Mapping[str, Sequence[str]], users: Sequence[str] | None = None) -> float:
+        return float(self.score(lists, users).per_user["recall@100"].mean())
+
+
 def run_evaluation(dataset: Dataset, settings: Settings, config: EvaluationConfig | None = None, *,
                    build_pipeline: PipelineFactory | None = None, pipeline_unavailable: str | None = None,
                    progress: Progress | None = None) -> EvaluationResult:
     """The whole protocol. `build_pipeline` (the service's factory) adds the "reranked" model."""
     config = config or EvaluationConfig()
-    progress = progress or NullProgress()
-    clock = _Clock()
-    notes: list[str] = []
+    watch = Stopwatch("evaluation")
+    split, cold, cutoff = _split(dataset, config, watch)
+    run = _Run(dataset, settings, config, progress or NullProgress(), watch, split)
+    artifacts = _build_candidates(run)
+    histories = _histories(artifacts.matrix, run.users)
+    candidate_lists, missing = _published_candidates(run, artifacts)
+    candidates = _candidates_result(run, candidate_lists, missing)
+    models, lists_by_model = _score_baselines(run, artifacts, histories)
+    models[CANDIDATES] = candidates
+    reranked, reranked_lists = _score_reranked(run, build_pipeline, pipeline_unavailable, histories)
+    if reranked_lists is not None:
+        lists_by_model[RERANKED] = reranked_lists
+    models[RERANKED] = reranked
+    result = _with_intervals(run, models, cold, cutoff)
+    if config.protocol == "global-time":
+        result.groups = _groups(run, cold, lists_by_model, candidate_lists)
+    result.timings = watch.wall
+    log.info("event=evaluation_done protocol=%s users=%d %s", config.protocol, len(run.users),
+             " ".join(f"{n}_ndcg10={m.metrics['ndcg@10']:.4f}" for n, m in models.items()
+                      if m.available and "ndcg@10" in m.metrics))
+    return result
 
-    with clock("split"):
+
+def _split(dataset: Dataset, config: EvaluationConfig, watch: Stopwatch) -> tuple[HoldoutSplit, set[str], int | None]:
+    with watch.stage("split"):
         split, cold, cutoff = split_for(dataset, config)
-    users = list(split.targets)
-    targets = split.targets
-    n_catalogue = dataset.n_items
-    sessions = split.session_items()
     log.info("event=evaluation_split protocol=%s eval_users=%d train=%d cold=%d", config.protocol,
-             len(users), split.train.height, len(cold))
+             len(split.targets), split.train.height, len(cold))
+    return split, cold, cutoff
 
-    # Candidates: the same build + publish as `recsys refresh`, on the training part, into a
-    # throw-away in-memory store; read back per user as the online path reads them.
-    with clock("candidates.build"):
-        artifacts = build_candidates(split.train, dataset.items, version="evaluation",
-                                     als_config=settings.als, candidate_config=settings.candidates,
-                                     progress=progress)
-    for stage, seconds in artifacts.timings.items():
-        clock.timings[f"candidates.{stage}"] = seconds
-    clock.timings.pop("candidates.build")
-    matrix = artifacts.matrix
-    histories = _histories(matrix, users)
-    with clock("candidates.publish"):
+
+def _build_candidates(run: _Run) -> CandidateArtifacts:
+    """The same candidate build as `recsys refresh`, on the training part only; its stages are timed as
+    `candidates.<stage>`."""
+    artifacts = build_candidates(run.split.train, run.dataset.items, version="evaluation",
+                                 als_config=run.settings.als, candidate_config=run.settings.candidates,
+                                 progress=run.progress)
+    run.watch.record(artifacts.timings, artifacts.cpu_timings, prefix="candidates.")
+    return artifacts
+
+
+def _published_candidates(run: _Run, artifacts: CandidateArtifacts) -> tuple[dict[str, list[str]], int]:
+    """Publish as `recsys refresh` does, into a throw-away in-memory store, and read every evaluation
+    user's list back as the online path reads it; also how many users have none (their list is empty)."""
+    progress, users = run.progress, run.users
+    with run.watch.stage("candidates.publish"):
         store = open_store("embedded://:memory:")
         publish_artifacts(store, artifacts, version="evaluation", progress=progress)
-    with clock("candidates.read"):
+    with run.watch.stage("candidates.read"):
         version = store.candidates.require_version()
         store_items = np.asarray(store.candidates.item_ids(version))
         candidate_lists: dict[str, list[str]] = {}
@@ -289,86 +325,105 @@ def run_evaluation(dataset: Dataset, settings: Settings, config: EvaluationConfi
                 candidate_lists[user] = store_items[record.candidates[0]].tolist()
             tick(1)
         store.close()
-    cand_scores = score_lists(candidate_lists, targets, n_catalogue, k_max=config.curve_k)
-    candidate_recall = float(cand_scores.per_user["recall@100"].mean())
-    candidates = ModelResult(name=CANDIDATES, metrics={"recall@100": candidate_recall}, users=len(users),
-                             extra={"users_without_candidates": missing})
-    if missing:
-        notes.append(f"{missing} evaluation user(s) have no published candidates (no training history): "
-                     "their candidate recall@100 counts as 0")
+    return candidate_lists, missing
 
-    baselines: list[tuple[str, Callable[[], BatchRecommender]]] = [
+
+def _candidates_result(run: _Run, candidate_lists: dict[str, list[str]], missing: int) -> ModelResult:
+    """The published candidates as a model: only recall@100, what bounds any reranker."""
+    if missing:
+        run.notes.append(f"{missing} evaluation user(s) have no published candidates (no training history): "
+                         "their candidate recall@100 counts as 0")
+    return ModelResult(name=CANDIDATES, metrics={"recall@100": run.candidate_recall(candidate_lists)},
+                       users=len(run.users), extra={"users_without_candidates": missing})
+
+
+def _baselines(run: _Run, artifacts: CandidateArtifacts) -> list[tuple[str, Callable[[], BatchRecommender]]]:
+    """Every baseline of DESIGN.md §6, in report order; the ALS ones reuse the candidates' ALS model."""
+    settings, config = run.settings, run.config
+    return [
         ("popularity", PopularityRecommender),
         ("als", lambda: ALSRecommender(settings.als, pretrained=artifacts.als)),
         ("als+session", lambda: ALSRecommender(settings.als, fold_session=True, pretrained=artifacts.als)),
         ("itemknn+session", lambda: ItemKNNRecommender(config.knn_neighbours)),
         ("ease+session", lambda: EASERecommender(config.ease_lambda, max_items=config.ease_max_items)),
     ]
+
+
+def _score_baselines(run: _Run, artifacts: CandidateArtifacts, histories: dict[str, list[str]]
+                     ) -> tuple[dict[str, ModelResult], dict[str, dict[str, list[str]]]]:
+    """Fit each baseline on the training matrix and score its lists; returns the results and the lists."""
+    matrix, config, users, sessions = artifacts.matrix, run.config, run.users, run.session_items
     models: dict[str, ModelResult] = {}
     lists_by_model: dict[str, dict[str, list[str]]] = {}
-    for name, make in baselines:
+    for name, make in _baselines(run, artifacts):
         if name == "ease+session" and matrix.n_items > config.ease_max_items:
             reason = (f"skipped: catalogue has {matrix.n_items} items > {config.ease_max_items} "
                       "(EASE needs a dense item x item solve)")
             models[name] = ModelResult(name=name, available=False, reason=reason)
-            notes.append(f"ease+session {reason}")
+            run.notes.append(f"ease+session {reason}")
             continue
-        with clock(f"{name}.fit"):
+        with run.watch.stage(f"{name}.fit"):
             model = make().fit(matrix)
-        with clock(f"{name}.recommend"):
+        with run.watch.stage(f"{name}.recommend"):
             lists = model.recommend(users, histories, sessions, LIST_DEPTH,
-                                    progress=progress.stage(f"recommend {name}", len(users)))
+                                    progress=run.progress.stage(f"recommend {name}", len(users)))
         lists_by_model[name] = lists
-        models[name] = _model_result(name, score_lists(lists, targets, n_catalogue, k_max=config.curve_k))
-    models[CANDIDATES] = candidates
+        models[name] = _model_result(name, run.score(lists))
+    return models, lists_by_model
 
-    if build_pipeline is not None:
-        with clock("reranked.build"):
-            pipeline = build_pipeline(split, dataset, settings)
-        events = _session_events(split.sessions)
-        reranked_lists: dict[str, list[str]] = {}
-        leaked = 0
-        with clock("reranked.recommend"):
-            tick = progress.stage("recommend reranked", len(users))
-            for user in users:
-                exclude = histories[user] + sessions.get(user, [])
-                got = list(pipeline.recommend(user, events.get(user, []), exclude, LIST_DEPTH))
-                leaked += len(set(got).intersection(exclude))
-                reranked_lists[user] = got
-                tick(1)
-        close = getattr(pipeline, "close", None)
-        if callable(close):
-            close()
-        if leaked:
-            notes.append(f"reranked returned {leaked} excluded item(s) (training or session); "
+
+def _score_reranked(run: _Run, build_pipeline: PipelineFactory | None, unavailable: str | None,
+                    histories: dict[str, list[str]]) -> tuple[ModelResult, dict[str, list[str]] | None]:
+    """The full online pipeline built by `build_pipeline` (unavailable without one): its result and lists."""
+    if build_pipeline is None:
+        return ModelResult(name=RERANKED, available=False, reason=unavailable or "no pipeline factory given"), None
+    with run.watch.stage("reranked.build"):
+        pipeline = build_pipeline(run.split, run.dataset, run.settings)
+    with run.watch.stage("reranked.recommend"):
+        lists, leaked = _reranked_lists(run, pipeline, histories)
+    close = getattr(pipeline, "close", None)
+    if callable(close):
+        close()
+    if leaked:
+        run.notes.append(f"reranked returned {leaked} excluded item(s) (training or session); "
                          "they are scored as misses")
-        lists_by_model[RERANKED] = reranked_lists
-        models[RERANKED] = _model_result(RERANKED, score_lists(reranked_lists, targets, n_catalogue,
-                                                               k_max=config.curve_k),
-                                         extra={"excluded_returned": leaked})
-    else:
-        models[RERANKED] = ModelResult(name=RERANKED, available=False,
-                                       reason=pipeline_unavailable or "no pipeline factory given")
+    return _model_result(RERANKED, run.score(lists), extra={"excluded_returned": leaked}), lists
 
-    with clock("bootstrap"):
-        tick = progress.stage("bootstrap", len(models))
+
+def _reranked_lists(run: _Run, pipeline: PipelineRecommender, histories: dict[str, list[str]]
+                    ) -> tuple[dict[str, list[str]], int]:
+    """Each user's list from the pipeline, given the live session as events and the training and session
+    items to exclude; also how many excluded items it returned anyway."""
+    events, sessions = _session_events(run.split.sessions), run.session_items
+    lists: dict[str, list[str]] = {}
+    leaked = 0
+    tick = run.progress.stage("recommend reranked", len(run.users))
+    for user in run.users:
+        exclude = histories[user] + sessions.get(user, [])
+        got = list(pipeline.recommend(user, events.get(user, []), exclude, LIST_DEPTH))
+        leaked += len(set(got).intersection(exclude))
+        lists[user] = got
+        tick(1)
+    return lists, leaked
+
+
+def _with_intervals(run: _Run, models: dict[str, ModelResult], cold: set[str], cutoff: int | None
+                    ) -> EvaluationResult:
+    """Bootstrap intervals of every model's nDCG@10 and the paired reranked − best baseline difference."""
+    config, dataset = run.config, run.dataset
+    with run.watch.stage("bootstrap"):
+        tick = run.progress.stage("bootstrap", len(models))
         for m in models.values():
             if m.per_user_ndcg is not None:
                 m.ndcg_ci = bootstrap_ci(m.per_user_ndcg, n_resamples=config.n_bootstrap, seed=config.seed)
             tick(1)
-        result = EvaluationResult(protocol=config.protocol, config=config, dataset=DatasetShape(
-            source=dataset.source, users=dataset.n_users, items=n_catalogue,
-            interactions=dataset.interactions.height, train_interactions=split.train.height,
-            eval_users=len(users), cold_users=len(cold) if config.protocol == "global-time" else None,
-            cutoff=cutoff), models=models, paired={}, notes=notes)
+        shape = DatasetShape(source=dataset.source, users=dataset.n_users, items=dataset.n_items,
+                             interactions=dataset.interactions.height, train_interactions=run.split.train.height,
+                             eval_users=len(run.users),
+                             cold_users=len(cold) if config.protocol == "global-time" else None, cutoff=cutoff)
+        result = EvaluationResult(protocol=config.protocol, config=config, dataset=shape, models=models, paired={},
+                                  notes=run.notes)
         result.paired = _paired(result, config)
-
-    if config.protocol == "global-time":
-        result.groups = _groups(users, cold, targets, lists_by_model, candidate_lists, n_catalogue, config)
-    result.timings = clock.timings
-    log.info("event=evaluation_done protocol=%s users=%d %s", config.protocol, len(users),
-             " ".join(f"{n}_ndcg10={m.metrics['ndcg@10']:.4f}" for n, m in models.items()
-                      if m.available and "ndcg@10" in m.metrics))
     return result
 
 
@@ -386,21 +441,18 @@ def _paired(result: EvaluationResult, config: EvaluationConfig) -> dict[str, Any
             "difference": _r(diff.mean), "ci95": [_r(diff.low), _r(diff.high)]}
 
 
-def _groups(users: list[str], cold: set[str], targets: dict[str, list[str]],
-            lists_by_model: dict[str, dict[str, list[str]]], candidate_lists: dict[str, list[str]],
-            n_items: int, config: EvaluationConfig) -> dict[str, GroupResult]:
+def _groups(run: _Run, cold: set[str], lists_by_model: dict[str, dict[str, list[str]]],
+            candidate_lists: dict[str, list[str]]) -> dict[str, GroupResult]:
+    """Every model's metrics on the warm and on the cold evaluation users (global-time)."""
     out: dict[str, GroupResult] = {}
-    warm_users = [u for u in users if u not in cold]
-    cold_users = [u for u in users if u in cold]
+    warm_users = [u for u in run.users if u not in cold]
+    cold_users = [u for u in run.users if u in cold]
     for group, members in (("warm", warm_users), ("cold", cold_users)):
         if not members:
             out[group] = GroupResult(group, 0, {})
             continue
-        models: dict[str, dict[str, float]] = {}
-        for name, lists in lists_by_model.items():
-            models[name] = score_lists(lists, targets, n_items, users=members, k_max=config.curve_k).means()
-        cand = score_lists(candidate_lists, targets, n_items, users=members, k_max=config.curve_k)
-        models[CANDIDATES] = {"recall@100": float(cand.per_user["recall@100"].mean())}
+        models = {name: run.score(lists, members).means() for name, lists in lists_by_model.items()}
+        models[CANDIDATES] = {"recall@100": run.candidate_recall(candidate_lists, members)}
         out[group] = GroupResult(group, len(members), models)
     return out
 

@@ -278,6 +278,11 @@ class Attempt:
         """Its `fit` name in the importance log."""
         return f"pruned-{self.number}"
 
+    def note(self, tolerance: float) -> str:
+        """One clause of the run's reason."""
+        return (f"without {len(self.removed)} ({self.label}): {self.fit.valid_ndcg:.4f}, drop {self.drop:+.4f} "
+                f"{'<=' if self.accepted else '>'} {tolerance:g}")
+
     def to_dict(self) -> dict[str, Any]:
         return {"fit": self.key, "label": self.label, "removed": self.removed, "valid_ndcg": self.fit.valid_ndcg,
                 "drop": self.drop, "accepted": self.accepted, "best_iteration": self.fit.best_iteration,
@@ -379,50 +384,62 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
 
 
-def _fit(fit: FitFn, measure: ImportanceFn, data: RankerData, seed: int,
-         params: dict[str, object] | None = None) -> tuple[lgb.Booster, FitRecord]:
-    start = time.perf_counter()
-    booster, ndcg = fit(data, seed, params=params)
-    return booster, FitRecord(measure(booster), ndcg, int(booster.best_iteration), time.perf_counter() - start)
+@dataclass(frozen=True)
+class _Fitter:
+    """How one run fits and measures models on its `data`; `validation` marks the users `fit` validates on."""
+
+    fit: FitFn
+    measure: ImportanceFn
+    data: RankerData
+    seed: int
+    validation: np.ndarray
+
+    def full(self) -> tuple[lgb.Booster, FitRecord]:
+        """Every planned feature: the model kept when nothing is pruned."""
+        return self._fit(None)
+
+    def without(self, removed: Sequence[str]) -> tuple[lgb.Booster, FitRecord]:
+        """The full data with `removed` masked (never split on): same column sampling as the full fit.
+
+        The record lists the kept features only; the booster still has every column (see compact.py).
+        """
+        drop = set(removed)
+        booster, record = self._fit({"feature_contri": [0.0 if n in drop else 1.0 for n in self.data.feature_names]})
+        record.importances = {n: v for n, v in record.importances.items() if n not in drop}
+        return booster, record
+
+    def compact(self, booster: lgb.Booster, keep: list[str]) -> tuple[lgb.Booster, float | None]:
+        """The masked model without its masked columns; if that fails, a refit on the kept columns.
+
+        Returns the booster and, for a refit, its own validation nDCG@10 (None: the model is unchanged).
+        """
+        try:
+            compact = drop_unused_columns(booster, keep)
+            check_same_predictions(booster, compact, self.data.take_users(self.validation).features,
+                                   self.data.feature_names, keep)
+            return compact, None
+        except ArtifactError as exc:
+            log.warning("event=pruning_compact_failed error=%r action=refit_without_columns", str(exc))
+            refit, ndcg = self.fit(select_features(self.data, keep), self.seed)
+            return refit, ndcg
+
+    def _fit(self, params: dict[str, object] | None) -> tuple[lgb.Booster, FitRecord]:
+        start = time.perf_counter()
+        booster, ndcg = self.fit(self.data, self.seed, params=params)
+        return booster, FitRecord(self.measure(booster), ndcg, int(booster.best_iteration),
+                                  time.perf_counter() - start)
 
 
-def _fit_without(fit: FitFn, measure: ImportanceFn, data: RankerData, seed: int, removed: Sequence[str]
-                 ) -> tuple[lgb.Booster, FitRecord]:
-    """The full data with `removed` masked (never split on): same column sampling as the full fit.
+@dataclass
+class _Decision:
+    """What a run keeps and why: outcome, reason, the kept model, its validation nDCG@10 and its data."""
 
-    The record lists the kept features only; the booster still has every column (see compact.py).
-    """
-    drop = set(removed)
-    booster, record = _fit(fit, measure, data, seed,
-                           {"feature_contri": [0.0 if n in drop else 1.0 for n in data.feature_names]})
-    record.importances = {n: v for n, v in record.importances.items() if n not in drop}
-    return booster, record
-
-
-def _compact(booster: lgb.Booster, data: RankerData, keep: list[str], validation: np.ndarray, fit: FitFn,
-             seed: int) -> tuple[lgb.Booster, float | None]:
-    """The masked model without its masked columns; if that fails, a refit on the kept columns.
-
-    Returns the booster and, for a refit, its own validation nDCG@10 (None: the model is unchanged).
-    """
-    try:
-        compact = drop_unused_columns(booster, keep)
-        check_same_predictions(booster, compact, data.take_users(validation).features, data.feature_names, keep)
-        return compact, None
-    except ArtifactError as exc:
-        log.warning("event=pruning_compact_failed error=%r action=refit_without_columns", str(exc))
-        refit, ndcg = fit(select_features(data, keep), seed)
-        return refit, ndcg
-
-
-def _keep_back(flagged: list[str], verdicts: dict[str, FeatureVerdict], n_features: int,
-               min_features: int) -> tuple[list[str], list[str]]:
-    """Un-flag the strongest flagged features until at least `min_features` remain."""
-    need = min_features - (n_features - len(flagged))
-    if need <= 0:
-        return flagged, []
-    back = sorted(flagged, key=lambda n: (-verdicts[n].gain, n))[:need]
-    return [n for n in flagged if n not in back], back
+    outcome: str
+    reason: str
+    booster: lgb.Booster
+    valid_ndcg: float
+    data: RankerData
+    attempts: list[Attempt] = field(default_factory=list)
 
 
 def _attempt_sets(flagged: list[str], verdicts: dict[str, FeatureVerdict]) -> list[tuple[str, list[str]]]:
@@ -464,53 +481,79 @@ def train_with_pruning(settings: Settings, data: RankerData, plan: FeaturePlan, 
     cfg = settings.pruning
     history = history if history is not None else FeatureHistory.load(open_registry(settings.artifacts_dir))
     run_id = new_run_id()
-    full_booster, full = _fit(fit, measure, data, settings.seed)
-    fits = {"full": full}
-    validation = validation_users(data)
+    fitter = _Fitter(fit, measure, data, settings.seed, validation_users(data))
+    full_booster, full = fitter.full()
+    verdicts = _measure(fitter, full_booster, full, cfg, history)
+    flagged, kept_back = _choose(data, verdicts, cfg)
+    decision = _decide(fitter, full_booster, full, flagged, kept_back, verdicts, cfg)
+    status, pruned_at = _statuses(plan, verdicts, decision.attempts, history, registered)
+    result = PruningOutcome(run_id, plan, cfg.model_copy(), decision.booster, decision.valid_ndcg, decision.data,
+                            decision.outcome, decision.reason, verdicts, flagged, kept_back, {"full": full},
+                            decision.attempts, status, pruned_at)
+    log.info("event=feature_pruning run_id=%s run=%d outcome=%s features_in=%d features_out=%d pruned=%s "
+             "flagged=%s full_ndcg=%.4f kept_ndcg=%.4f reason=%r", run_id, plan.run_number, result.outcome,
+             len(data.feature_names), len(result.features), ",".join(result.pruned) or "-",
+             ",".join(flagged) or "-", full.valid_ndcg, result.valid_ndcg, result.reason)
+    return result
+
+
+def _measure(fitter: _Fitter, full_booster: lgb.Booster, full: FitRecord, cfg: PruningConfig,
+             history: FeatureHistory) -> dict[str, FeatureVerdict]:
+    """Every feature's verdict on the full fit; the held-out check (TreeSHAP) only when it is on."""
     holdout: dict[str, HoldoutStat] = {}
     if cfg.holdout_t > 0:
-        holdout = holdout_contributions(full_booster, data.take_users(validation), seed=settings.seed)
-    verdicts = judge(full.importances, holdout, cfg, history)
-    flagged = [n for n in data.feature_names if verdicts[n].flagged]
-    flagged, kept_back = _keep_back(flagged, verdicts, len(data.feature_names), cfg.min_features)
+        holdout = holdout_contributions(full_booster, fitter.data.take_users(fitter.validation), seed=fitter.seed)
+    return judge(full.importances, holdout, cfg, history)
 
-    booster, valid_ndcg, kept_data = full_booster, full.valid_ndcg, data
-    attempts: list[Attempt] = []
-    n_in = len(data.feature_names)
+
+def _choose(data: RankerData, verdicts: dict[str, FeatureVerdict], cfg: PruningConfig
+            ) -> tuple[list[str], list[str]]:
+    """The flagged features in column order, and those kept back: the strongest flagged ones are
+    un-flagged until at least `min_features` remain."""
+    flagged = [n for n in data.feature_names if verdicts[n].flagged]
+    need = cfg.min_features - (len(data.feature_names) - len(flagged))
+    if need <= 0:
+        return flagged, []
+    back = sorted(flagged, key=lambda n: (-verdicts[n].gain, n))[:need]
+    return [n for n in flagged if n not in back], back
+
+
+def _decide(fitter: _Fitter, full_booster: lgb.Booster, full: FitRecord, flagged: list[str], kept_back: list[str],
+            verdicts: dict[str, FeatureVerdict], cfg: PruningConfig) -> _Decision:
+    """Keep the full model unless pruning is on, something is flagged and a masked retrain is within tolerance."""
     if not cfg.enabled:
-        outcome, reason = DRY_RUN, f"pruning disabled (dry run): {len(flagged)} feature(s) would be tried"
-    elif not flagged:
-        outcome = NOTHING_TO_PRUNE
+        return _Decision(DRY_RUN, f"pruning disabled (dry run): {len(flagged)} feature(s) would be tried",
+                         full_booster, full.valid_ndcg, fitter.data)
+    if not flagged:
         reason = f"no feature was low in each of its last {cfg.window_runs} measured run(s)"
         if kept_back:
             reason += f"; {', '.join(kept_back)} kept back by min_features={cfg.min_features}"
-    else:
-        outcome, notes = REJECTED, []
-        for label, removed in _attempt_sets(flagged, verdicts):
-            masked, record = _fit_without(fit, measure, data, settings.seed, removed)
-            drop = full.valid_ndcg - record.valid_ndcg
-            ok = drop <= cfg.tolerance + 1e-12
-            attempts.append(Attempt(len(attempts) + 1, label, removed, record, drop, ok))
-            notes.append(f"without {len(removed)} ({label}): {record.valid_ndcg:.4f}, drop {drop:+.4f} "
-                         f"{'<=' if ok else '>'} {cfg.tolerance:g}")
-            if ok:
-                outcome = ACCEPTED
-                keep = [n for n in data.feature_names if n not in set(removed)]
-                booster, refit_ndcg = _compact(masked, data, keep, validation, fit, settings.seed)
-                valid_ndcg = record.valid_ndcg if refit_ndcg is None else refit_ndcg
-                kept_data = select_features(data, keep)
-                break
-        head = f"valid nDCG@10 {full.valid_ndcg:.4f} with all {n_in}; " + "; ".join(notes)
-        reason = head + (f": kept {len(kept_data.feature_names)} of {n_in} features" if outcome == ACCEPTED
-                         else ": every attempt lost more than the tolerance, features kept")
-    status, pruned_at = _statuses(plan, verdicts, attempts, history, registered)
-    result = PruningOutcome(run_id, plan, cfg.model_copy(), booster, valid_ndcg, kept_data, outcome, reason,
-                            verdicts, flagged, kept_back, fits, attempts, status, pruned_at)
-    log.info("event=feature_pruning run_id=%s run=%d outcome=%s features_in=%d features_out=%d pruned=%s "
-             "flagged=%s full_ndcg=%.4f kept_ndcg=%.4f reason=%r", run_id, plan.run_number, outcome, n_in,
-             len(kept_data.feature_names), ",".join(result.pruned) or "-", ",".join(flagged) or "-",
-             full.valid_ndcg, valid_ndcg, reason)
-    return result
+        return _Decision(NOTHING_TO_PRUNE, reason, full_booster, full.valid_ndcg, fitter.data)
+    return _retrain_masked(fitter, full_booster, full, flagged, verdicts, cfg)
+
+
+def _retrain_masked(fitter: _Fitter, full_booster: lgb.Booster, full: FitRecord, flagged: list[str],
+                    verdicts: dict[str, FeatureVerdict], cfg: PruningConfig) -> _Decision:
+    """Try the attempt sets widest first; keep the first one within tolerance, compacted to its columns."""
+    data = fitter.data
+    attempts: list[Attempt] = []
+
+    def reason(verdict: str) -> str:
+        return (f"valid nDCG@10 {full.valid_ndcg:.4f} with all {len(data.feature_names)}; "
+                + "; ".join(a.note(cfg.tolerance) for a in attempts) + f": {verdict}")
+
+    for label, removed in _attempt_sets(flagged, verdicts):
+        masked, record = fitter.without(removed)
+        drop = full.valid_ndcg - record.valid_ndcg
+        attempts.append(Attempt(len(attempts) + 1, label, removed, record, drop, drop <= cfg.tolerance + 1e-12))
+        if attempts[-1].accepted:
+            keep = [n for n in data.feature_names if n not in set(removed)]
+            booster, refit_ndcg = fitter.compact(masked, keep)
+            return _Decision(ACCEPTED, reason(f"kept {len(keep)} of {len(data.feature_names)} features"), booster,
+                             record.valid_ndcg if refit_ndcg is None else refit_ndcg, select_features(data, keep),
+                             attempts)
+    return _Decision(REJECTED, reason("every attempt lost more than the tolerance, features kept"), full_booster,
+                     full.valid_ndcg, data, attempts)
 
 
 def _statuses(plan: FeaturePlan, verdicts: dict[str, FeatureVerdict], attempts: list[Attempt],

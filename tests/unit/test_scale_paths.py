@@ -20,7 +20,7 @@ from recsys.candidates.itemknn import itemknn
 from recsys.candidates.keys import unique_counts, unique_sorted
 from recsys.candidates.matrix import Histories, code_interactions, recent_histories, recent_histories_coded
 from recsys.candidates.popularity import popularity_counts, popularity_counts_coded
-from recsys.candidates.topn import top_n_per_row
+from recsys.candidates.topn import top_n_per_csr_row, top_n_per_row
 from recsys.data.schema import drop_exact_duplicates
 from recsys.errors import ConfigError
 from recsys.store.codec import (
@@ -72,6 +72,28 @@ def test_top_n_per_row_in_row_blocks_for_huge_column_spaces() -> None:
     kept = sorted(zip(got.row.tolist(), got.col.tolist(), strict=True))
     # Per row: the two 3.0s win (ties go to the lower column only when a cut falls inside a tie).
     assert kept == sorted((r, c) for r in range(6) for c in (7, n_cols - 1))
+
+
+@pytest.mark.parametrize("n", [1, 3, 50])
+def test_top_n_per_csr_row_matches_a_stable_row_loop(rng: np.random.Generator, n: int) -> None:
+    """Exact float64 values (negative too), ties to the entry stored first even with unsorted indices."""
+    mat = sp.random(40, 30, density=0.4, random_state=2, format="csr", dtype=np.float64)
+    mat.data = np.round(mat.data * 4) / 4 * rng.choice([-1.0, 1.0], mat.nnz) + 1e-12 * (mat.data > 0.9)
+    for r in range(mat.shape[0]):  # shuffle each row's storage order
+        lo, hi = mat.indptr[r], mat.indptr[r + 1]
+        perm = lo + rng.permutation(hi - lo)
+        mat.indices[lo:hi], mat.data[lo:hi] = mat.indices[perm], mat.data[perm]
+    mat.has_sorted_indices = False
+    expected: list[tuple[int, int, float]] = []
+    for r in range(mat.shape[0]):
+        lo, hi = mat.indptr[r], mat.indptr[r + 1]
+        keep = np.argsort(-mat.data[lo:hi], kind="stable")[:n]
+        expected += zip([r] * keep.size, mat.indices[lo:hi][keep].tolist(), mat.data[lo:hi][keep].tolist(),
+                        strict=True)
+    got = top_n_per_csr_row(mat, n).tocoo()
+    assert got.dtype == np.float64
+    assert sorted(zip(got.row.tolist(), got.col.tolist(), got.data.tolist(), strict=True)) == sorted(expected)
+    assert top_n_per_csr_row(sp.csr_matrix((3, 4)), n).nnz == 0
 
 
 def test_top_n_per_row_rejects_negative_values() -> None:

@@ -1,0 +1,1 @@
+"""Helpers shared by every HTML report: page shell, escaping, number formatting, inline SVG charts."""
