@@ -11,6 +11,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from api.asgi import HttpMiddleware
 from api.collector import ServiceCollector
 from recsys.serving import FallbackReason
 
@@ -45,17 +46,14 @@ class Metrics:
                                      "Times the store circuit breaker opened since start", registry=r)
 
 
-class MetricsMiddleware:
-    """Pure ASGI (cheaper than BaseHTTPMiddleware): latency histogram + status counter per route."""
+class MetricsMiddleware(HttpMiddleware):
+    """Latency histogram + status counter per route template."""
 
     def __init__(self, app: Any, metrics: Metrics) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         start = time.perf_counter()
         status = {"code": 500}
 

@@ -41,21 +41,29 @@ def encode_candidates(indices: np.ndarray, scores: np.ndarray, n_primary: int | 
     return head + indices.astype(dtype).tobytes() + np.asarray(scores, dtype="<f2").tobytes()
 
 
+def _read_header(blob: bytes, magic: int, kind: str, extra_bytes_per_entry: int) -> tuple[int, int, int]:
+    """(entries, index width in bytes, n_primary) of a blob whose length must match its header."""
+    if len(blob) < _HEADER.size:
+        raise CorruptValueError(f"{kind} blob too short ({len(blob)} bytes)")
+    found, flags, n, primary = _HEADER.unpack_from(blob)
+    if found != magic:
+        raise CorruptValueError(f"not a {kind} blob (magic {found:#x})")
+    width = 4 if flags & _WIDE else 2
+    expected = _HEADER.size + n * (width + extra_bytes_per_entry)
+    if len(blob) != expected:
+        raise CorruptValueError(f"{kind} blob has {len(blob)} bytes, its header says {expected}")
+    return n, width, primary
+
+
+def _indices(blob: bytes, n: int, width: int) -> np.ndarray:
+    return np.frombuffer(blob, dtype="<u4" if width == 4 else "<u2", count=n, offset=_HEADER.size).astype(np.int64)
+
+
 def decode_candidates(blob: bytes) -> tuple[np.ndarray, np.ndarray, int]:
     """Inverse of encode_candidates: (indices int64, scores float32, n_primary)."""
-    if len(blob) < _HEADER.size:
-        raise CorruptValueError("candidate blob too short")
-    magic, flags, n, primary = _HEADER.unpack_from(blob)
-    if magic != MAGIC_CANDIDATES:
-        raise CorruptValueError(f"not a candidate blob (magic {magic:#x})")
-    width = 4 if flags & _WIDE else 2
-    expected = _HEADER.size + n * (width + 2)
-    if len(blob) != expected:
-        raise CorruptValueError(f"candidate blob has {len(blob)} bytes, expected {expected}")
-    off = _HEADER.size
-    idx = np.frombuffer(blob, dtype="<u4" if width == 4 else "<u2", count=n, offset=off).astype(np.int64)
-    scores = np.frombuffer(blob, dtype="<f2", count=n, offset=off + n * width).astype(np.float32)
-    return idx, scores, int(primary)
+    n, width, primary = _read_header(blob, MAGIC_CANDIDATES, "candidate", 2)
+    scores = np.frombuffer(blob, dtype="<f2", count=n, offset=_HEADER.size + n * width).astype(np.float32)
+    return _indices(blob, n, width), scores, int(primary)
 
 
 def encode_indices(indices: np.ndarray) -> bytes:
@@ -65,16 +73,8 @@ def encode_indices(indices: np.ndarray) -> bytes:
 
 
 def decode_indices(blob: bytes) -> np.ndarray:
-    if len(blob) < _HEADER.size:
-        raise CorruptValueError("index blob too short")
-    magic, flags, n, _ = _HEADER.unpack_from(blob)
-    if magic != MAGIC_INDICES:
-        raise CorruptValueError(f"not an index blob (magic {magic:#x})")
-    width = 4 if flags & _WIDE else 2
-    if len(blob) != _HEADER.size + n * width:
-        raise CorruptValueError("index blob length does not match its header")
-    return np.frombuffer(blob, dtype="<u4" if width == 4 else "<u2", count=n,
-                         offset=_HEADER.size).astype(np.int64)
+    n, width, _ = _read_header(blob, MAGIC_INDICES, "index", 0)
+    return _indices(blob, n, width)
 
 
 def encode_index_rows(indptr: np.ndarray, indices: np.ndarray, start: int, stop: int) -> list[bytes]:
