@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from recsys.artifacts.registry import ModelSummary
     from recsys.config import Settings
     from recsys.data.synthetic import SynthSummary
     from recsys.demo import DemoResult
@@ -240,3 +241,20 @@ def feature_report(report: FeatureReport, artifacts_dir: Path, runs: int) -> Non
         last = report.runs[-1]
         console.print(f"last run #{last.run_number} ({last.run_id}): {last.outcome} — {last.reason}")
     notes(report.notes, soft_wrap=True)
+
+
+def models(rows: list[ModelSummary], location: str) -> None:
+    table = Table(title=f"ranker models in {location} (newest last; * = serving)")
+    for col in ("", "version", "created (UTC)", "valid nDCG@10", "features", "trees", "data", "promotion"):
+        table.add_column(col, justify="right" if col in ("valid nDCG@10", "features", "trees") else "left")
+    for r in rows:
+        ndcg = "–" if r.valid_ndcg is None else f"{r.valid_ndcg:.4f}"
+        table.add_row("*" if r.serving else "", r.version, _utc(r.created_at), ndcg, str(r.features),
+                      str(r.trees), escape(str(r.data_source or "")), escape(r.promotion or ""))
+    console.print(table)
+    if not rows:
+        console.print("no models yet: run `recsys train-ranker --data PATH`")
+
+
+def promoted(version: str, previous: str | None) -> None:
+    console.print(f"serving model {version} (was {previous or 'none'}); API replicas switch at their next reload")

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from recsys.artifacts.manifests import BundleManifest, ModelManifest
 from recsys.artifacts.storage import ArtifactStorage
@@ -127,6 +127,24 @@ class ArtifactRegistry:
     def model_location(self, version: str | None = None) -> str:
         return self.storage.location(MODELS, version)
 
+    def model_summaries(self) -> list[ModelSummary]:
+        """One line per model, oldest first, with its last promotion (a model whose manifest does not load
+        is listed with what is known)."""
+        current = self.current_model()
+        last_promotion = {str(p.get("model_version")): str(p.get("reason", "")) for p in self.promotions()}
+        out = []
+        for version in self.model_versions():
+            try:
+                m = self.model_manifest(version)
+            except ArtifactError as exc:
+                out.append(ModelSummary(version=version, serving=version == current, problem=str(exc)))
+                continue
+            out.append(ModelSummary(version=version, created_at=m.created_at, valid_ndcg=m.valid_ndcg,
+                                    features=len(m.features), trees=m.best_iteration,
+                                    data_source=m.extra("data_source"), serving=version == current,
+                                    promotion=last_promotion.get(version)))
+        return out
+
     def current_model(self) -> str | None:
         """The promoted model version (CURRENT), None before the first promotion."""
         return self.storage.get_pointer(MODELS, CURRENT)
@@ -173,6 +191,18 @@ class ArtifactRegistry:
             if isinstance(record, dict):
                 out.append(record)
         return out
+
+
+class ModelSummary(BaseModel):
+    version: str
+    created_at: float | None = None
+    valid_ndcg: float | None = None
+    features: int = 0
+    trees: int = 0
+    data_source: str | None = None
+    serving: bool = False
+    promotion: str | None = None  # the reason of its last promotion, if it was ever promoted
+    problem: str | None = None
 
 
 def _first_error(exc: ValidationError) -> str:
