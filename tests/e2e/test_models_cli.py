@@ -47,7 +47,7 @@ def test_list_show_promote_and_roll_back(tmp_path: Path, trained_ranker: Trained
     back = runner.invoke(app, ["models", "rollback"], env=env)
     assert back.exit_code == 0, back.output
     assert open_registry(artifacts).current_model() == first
-    table = runner.invoke(app, ["models", "list"], env=env, terminal_width=200).output
+    table = runner.invoke(app, ["models", "list"], env={**env, "COLUMNS": "200"}).output
     assert first in table and "99990101T000000000" in table and "canary" in table
 
     missing = runner.invoke(app, ["models", "promote", "no-such-model"], env=env)
