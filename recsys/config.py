@@ -51,6 +51,10 @@ class SchedulerConfig(BaseModel):
     refresh_cron: str = "0 */6 * * *"
     train_ranker_cron: str = "30 2 * * *"
     drift_cron: str = "15 * * * *"
+    # The loop (docs/loop.md): drain the event/impression logs into the lake, and fold new events into
+    # the serving version's candidates between refreshes (the update drains the log first itself).
+    ingest_cron: str = "* * * * *"
+    update_cron: str = "*/5 * * * *"
     timezone: str = "UTC"
     # A job holds a lock in the store with this TTL, renewed every third of it while it runs: a scheduler
     # that dies frees its lock within one TTL.
@@ -96,6 +100,21 @@ class DriftConfig(BaseModel):
     # "training": the training sample written with the model (reference.parquet).
     reference: str = Field("served", pattern="^(served|training)$")
     reference_rows: int = Field(1000, ge=10)
+
+
+class LoopConfig(BaseModel):
+    """The event and impression logs, the lake ingest and the micro-batch update (docs/loop.md)."""
+
+    # Cap of each log in the store (Redis Stream MAXLEN ~): far above the ingest lag, so only an ingest
+    # that has been down for a long time loses entries; /metrics reports the fill (alert above 0.8).
+    log_max_len: int = Field(1_000_000, ge=1000)
+    log_events: bool = Field(True, description="append accepted events to the event log")
+    log_impressions: bool = Field(True, description="append every served list to the impression log")
+    # Records waiting for the API's background writer (per log); past it new ones are dropped and counted.
+    sink_queue_records: int = Field(100_000, ge=1)
+    sink_batch_records: int = Field(1000, ge=1)
+    ingest_batch: int = Field(20_000, ge=1, description="log entries per lake file (one read, one file)")
+    update_batch: int = Field(2000, ge=1, description="users folded in and written per store batch")
 
 
 class RankerConfig(BaseModel):
@@ -175,9 +194,17 @@ class Settings(BaseSettings):
     reload_interval_seconds: float = Field(2.0, gt=0)
     max_request_body_bytes: int = Field(1 << 20, ge=1024, description="Larger request bodies get a 413")
     log_level: str = "INFO"
-    data_path: Path | None = Field(None, description="Interactions the scheduled refresh reads "
-                                                     "(RECSYS_DATA_PATH)")
+    data_path: Path | None = Field(None, description="Base interactions refresh and train-ranker read with "
+                                                     "the lake (RECSYS_DATA_PATH; optional once the lake "
+                                                     "has events)")
+    lake_dir: Path | None = Field(None, description="The lake of ingested events and impressions "
+                                  "(RECSYS_LAKE_DIR; default <artifacts_dir>/lake)")
+    lake_retention_days: float = Field(365.0, gt=0, description="Lake partitions older than this are deleted "
+                                       "by the ingest job")
+    data_window_days: float | None = Field(None, gt=0, description="Training reads base data + lake rows of "
+                                           "the last N days before the newest row (None: everything)")
     scheduler: SchedulerConfig = SchedulerConfig()
+    loop: LoopConfig = LoopConfig()
     drift: DriftConfig = DriftConfig()
     pruning: PruningConfig = PruningConfig()
 
@@ -186,3 +213,8 @@ def get_settings(**overrides: object) -> Settings:
     """Build Settings from the environment, with explicit overrides (CLI options) on top."""
     clean = {k: v for k, v in overrides.items() if v is not None}
     return Settings(**clean)  # type: ignore[arg-type]
+
+
+def lake_dir(settings: Settings) -> Path:
+    """Where the lake lives: RECSYS_LAKE_DIR, else beside the artifacts."""
+    return settings.lake_dir if settings.lake_dir is not None else Path(settings.artifacts_dir) / "lake"

@@ -6,6 +6,7 @@
     store.feature_log  sampled served feature rows                      (feature_log.py)
     store.jobs         job history                                      (job_history.py)
     store.locks        job locks                                        (locks.py)
+    store.event_log    event and impression logs, their acks, forget requests (event_log.py)
     store.read_user    the serving read: candidates + history + session + pointer, one round trip
 
 Nothing outside this package touches a backend or a key: a new use of the store is a named method
@@ -23,6 +24,7 @@ from recsys.errors import ConfigError
 from recsys.store.backend import BreakerStats, KVBackend
 from recsys.store.candidates import CandidateVersions, VersionWriter, new_version_id
 from recsys.store.codec import decode_candidates, decode_indices
+from recsys.store.event_log import DEFAULT_MAX_LEN, EVENTS, IMPRESSIONS, STREAMS, EventLogStore, LogState
 from recsys.store.feature_log import FeatureLogStore
 from recsys.store.job_history import JobHistory, JobRun
 from recsys.store.keys import Keys
@@ -32,8 +34,9 @@ from recsys.store.sessions import SessionEvent, SessionStore, decode_session
 if TYPE_CHECKING:
     from recsys.config import Settings
 
-__all__ = ["BreakerStats", "CandidateVersions", "JobRun", "Store", "SessionEvent", "UserRecord", "VersionWriter",
-           "new_version_id", "open_backend", "open_store", "store_from_settings"]
+__all__ = ["EVENTS", "IMPRESSIONS", "STREAMS", "BreakerStats", "CandidateVersions", "EventLogStore", "JobRun",
+           "LogState", "Store", "SessionEvent", "UserRecord", "VersionWriter", "new_version_id", "open_backend",
+           "open_store", "store_from_settings"]
 
 
 @dataclass
@@ -53,7 +56,7 @@ class Store:
 
     def __init__(self, backend: KVBackend, *, namespace: str = "recsys", grace_seconds: int = 3600,
                  session_max_events: int = 50, session_ttl_seconds: int = 1800,
-                 job_history_max_runs: int = 1000) -> None:
+                 job_history_max_runs: int = 1000, event_log_max_len: int = DEFAULT_MAX_LEN) -> None:
         self._backend = backend
         self._keys = Keys(namespace)
         self.candidates = CandidateVersions(backend, self._keys, grace_seconds=grace_seconds)
@@ -62,6 +65,7 @@ class Store:
         self.feature_log = FeatureLogStore(backend, self._keys)
         self.locks = LockStore(backend, self._keys)
         self.jobs = JobHistory(backend, self._keys, self.locks, max_runs=job_history_max_runs)
+        self.event_log = EventLogStore(backend, self._keys, max_len=event_log_max_len)
 
     @property
     def url(self) -> str:
@@ -94,6 +98,13 @@ class Store:
                                                                        keys.history(version, u))], [])
         return [(values[2 * i], values[2 * i + 1]) for i in range(len(user_ids))]
 
+    def scan_all(self) -> list[tuple[str, bytes]]:
+        """Every key of this namespace with its raw value(s) concatenated (tests: "is X stored anywhere?").
+
+        Not for serving: it walks the whole namespace. Lists and logs come back as the join of their items.
+        """
+        return self._backend.dump_prefix(f"{self._keys.ns}:")
+
     def ping(self) -> bool:
         return self._backend.ping()
 
@@ -124,10 +135,11 @@ def open_backend(url: str, *, breaker_cooldown_s: float = 1.0) -> KVBackend:
 
 def open_store(url: str, *, namespace: str = "recsys", grace_seconds: int = 3600,
                breaker_cooldown_s: float = 1.0, session_max_events: int = 50, session_ttl_seconds: int = 1800,
-               job_history_max_runs: int = 1000) -> Store:
+               job_history_max_runs: int = 1000, event_log_max_len: int = DEFAULT_MAX_LEN) -> Store:
     return Store(open_backend(url, breaker_cooldown_s=breaker_cooldown_s), namespace=namespace,
                  grace_seconds=grace_seconds, session_max_events=session_max_events,
-                 session_ttl_seconds=session_ttl_seconds, job_history_max_runs=job_history_max_runs)
+                 session_ttl_seconds=session_ttl_seconds, job_history_max_runs=job_history_max_runs,
+                 event_log_max_len=event_log_max_len)
 
 
 def store_from_settings(settings: Settings) -> Store:
@@ -137,4 +149,5 @@ def store_from_settings(settings: Settings) -> Store:
                       breaker_cooldown_s=settings.store_breaker_cooldown_seconds,
                       session_max_events=settings.session_max_events,
                       session_ttl_seconds=settings.session_ttl_seconds,
-                      job_history_max_runs=settings.scheduler.history_max_runs)
+                      job_history_max_runs=settings.scheduler.history_max_runs,
+                      event_log_max_len=settings.loop.log_max_len)

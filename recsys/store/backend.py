@@ -12,6 +12,25 @@ from dataclasses import dataclass
 from typing import Protocol
 
 
+def parse_log_id(log_id: str) -> tuple[int, int]:
+    """A log entry id ("<ms>-<seq>", Redis Streams' form, used by both backends) as a sortable pair."""
+    ms, _, seq = log_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def format_log_id(ms: int, seq: int) -> str:
+    return f"{ms}-{seq}"
+
+
+@dataclass(frozen=True)
+class LogInfo:
+    """An append-only log's length and its oldest and newest entry ids (None when empty)."""
+
+    length: int
+    first_id: str | None
+    last_id: str | None
+
+
 @dataclass(frozen=True)
 class BreakerStats:
     """The circuit breaker of a networked backend, for /metrics."""
@@ -53,6 +72,33 @@ class KVBackend(Protocol):
 
     def fetch(self, keys: Sequence[str], lists: Sequence[str]) -> tuple[list[bytes | None], list[list[bytes]]]:
         """GET each of `keys` and read each list of `lists`, in one round trip."""
+
+    def list_remove(self, key: str, values: Sequence[bytes]) -> int:
+        """Remove every item equal to one of `values` from a list (LREM); returns how many."""
+
+    # ---- append-only logs (Redis Streams; a table in the embedded file) -------------------------
+    # Entry ids are "<ms>-<seq>" strings, strictly increasing per log; they order like
+    # `parse_log_id`. A log is capped approximately (at least `max_len` newest entries are kept).
+
+    def log_append(self, key: str, values: Sequence[bytes], max_len: int) -> list[str]:
+        """Append `values` in order (one round trip); returns their new ids."""
+
+    def log_read(self, key: str, after: str | None, count: int) -> list[tuple[str, bytes]]:
+        """Up to `count` entries with id > `after` (from the oldest when None), oldest first."""
+
+    def log_trim(self, key: str, upto: str) -> int:
+        """Delete every entry with id <= `upto` (exactly); returns how many."""
+
+    def log_delete(self, key: str, ids: Sequence[str]) -> int:
+        """Delete the entries with these ids; returns how many existed."""
+
+    def log_info(self, key: str) -> LogInfo: ...
+
+    def dump_prefix(self, prefix: str) -> list[tuple[str, bytes]]:
+        """Every live key under `prefix` and its bytes (lists and logs: their items joined by b"\\n").
+
+        A full scan, for checks that something is stored nowhere (forgetting a user), never for serving.
+        """
 
     def breaker(self) -> BreakerStats | None:
         """The circuit breaker's state, or None for a backend without one (the embedded file)."""

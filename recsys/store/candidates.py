@@ -171,6 +171,45 @@ class CandidateVersions:
         self._backend.expire_prefix(self._keys.version_prefix(version), 0)
         self._save_versions([v for v in self.versions() if v["version"] != version])
 
+    # ---- between refreshes: the micro-batch update and forgetting ---------------------------------
+    def update_users(self, version: str, user_ids: Sequence[str], candidate_blobs: Sequence[bytes],
+                     history_blobs: Sequence[bytes]) -> bool:
+        """Replace users' candidates and history inside a published version (the micro-batch update).
+
+        One MSET / one transaction for the batch, so each user's two keys change together. Returns False
+        (and removes what it wrote) when `version` stopped being the published one meanwhile: the garbage
+        collector may already have given the superseded version's keys their expiry, and keys written
+        after that would never expire.
+        """
+        items = [(self._keys.candidates(version, u), c) for u, c in zip(user_ids, candidate_blobs, strict=True)]
+        items += [(self._keys.history(version, u), h) for u, h in zip(user_ids, history_blobs, strict=True)]
+        if not items:
+            return True
+        self._backend.set_many(items)
+        if self.current_version() != version:
+            self._backend.delete(*(k for k, _ in items))
+            log.warning("event=update_discarded version=%s users=%d reason=superseded", version, len(user_ids))
+            return False
+        return True
+
+    def updated_through(self, version: str) -> str | None:
+        """Id of the newest lake event folded into `version` by the update (None: none yet)."""
+        raw = self._backend.get(self._keys.updated_through(version))
+        return raw.decode() if raw else None
+
+    def set_updated_through(self, version: str, log_id: str) -> None:
+        self._backend.set(self._keys.updated_through(version), log_id.encode())
+
+    def forget_user(self, user_id: str) -> None:
+        """Delete the user's candidates and history in every version the store knows."""
+        names = {str(v["version"]) for v in self.versions()}
+        current = self.current_version()
+        if current is not None:
+            names.add(current)
+        keys = [k for v in sorted(names) for k in (self._keys.candidates(v, user_id), self._keys.history(v, user_id))]
+        if keys:
+            self._backend.delete(*keys)
+
     def version_keys_present(self, keys_found: Sequence[str]) -> set[str]:
         """Versions named by `keys_found` (e.g. a SCAN of the store) that neither the pointer nor the
         versions list knows: orphans that nothing would ever collect."""

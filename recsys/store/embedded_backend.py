@@ -5,6 +5,11 @@ the sequence numbers of its first and next item) plus one `list_items` row per i
 (key, seq). Items are only appended at the tail and trimmed from the head, so the live sequence
 numbers are always contiguous: the length is `next_seq - first_seq`, and append + trim touch only the
 rows appended and the rows trimmed (a 100k-row feature log costs the same per append as an empty one).
+
+An append-only log (the event and impression logs; Redis Streams on Redis) is one `log_keys` row (the
+last id handed out, and the length) plus one `log_items` row per entry keyed by (key, ms, seq). Ids have
+the Streams' form and guarantee: strictly increasing per log even if the clock steps back (the last id
+is kept and never reused, also after the log is trimmed empty).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from recsys.errors import StoreUnavailableError
-from recsys.store.backend import BreakerStats
+from recsys.store.backend import BreakerStats, LogInfo, format_log_id, parse_log_id
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -39,6 +44,19 @@ CREATE TABLE IF NOT EXISTS list_items (
     seq INTEGER NOT NULL,
     value BLOB NOT NULL,
     PRIMARY KEY (key, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log_keys (
+    key TEXT PRIMARY KEY,
+    last_ms INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    length INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log_items (
+    key TEXT NOT NULL,
+    ms INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (key, ms, seq)
 ) WITHOUT ROWID;
 """
 # PRAGMA user_version of the file: 0 = created before list tables existed (lists may still be packed
@@ -141,6 +159,8 @@ class EmbeddedBackend:
             self._db.executemany("DELETE FROM kv WHERE key = ?", rows)
             self._db.executemany("DELETE FROM list_keys WHERE key = ?", rows)
             self._db.executemany("DELETE FROM list_items WHERE key = ?", rows)
+            self._db.executemany("DELETE FROM log_items WHERE key = ?", rows)
+            self._db.executemany("DELETE FROM log_keys WHERE key = ?", rows)
 
     @_guarded
     def set_if_absent(self, key: str, value: bytes, ttl_ms: int) -> bool:
@@ -174,6 +194,8 @@ class EmbeddedBackend:
                 n = self._db.execute("DELETE FROM kv WHERE key >= ? AND key < ?", bounds).rowcount
                 n += self._db.execute("DELETE FROM list_keys WHERE key >= ? AND key < ?", bounds).rowcount
                 self._db.execute("DELETE FROM list_items WHERE key >= ? AND key < ?", bounds)
+                n += self._db.execute("DELETE FROM log_keys WHERE key >= ? AND key < ?", bounds).rowcount
+                self._db.execute("DELETE FROM log_items WHERE key >= ? AND key < ?", bounds)
             else:
                 expiry = self._expiry(ttl_ms)
                 n = 0
@@ -282,6 +304,102 @@ class EmbeddedBackend:
     def fetch(self, keys: Sequence[str], lists: Sequence[str]) -> tuple[list[bytes | None], list[list[bytes]]]:
         with self._lock, self._transaction("DEFERRED"):
             return [self._get(k) for k in keys], [self._read_list(k) for k in lists]
+
+    @_guarded
+    def list_remove(self, key: str, values: Sequence[bytes]) -> int:
+        """LREM: the removed items leave gaps in the sequence numbers, so until the list is next trimmed
+        it holds fewer than its cap (Redis would keep the cap): a capped sample stays a sample."""
+        if not values:
+            return 0
+        with self._lock, self._transaction():
+            return sum(self._db.execute("DELETE FROM list_items WHERE key = ? AND value = ?", (key, v)).rowcount
+                       for v in set(values))
+
+    # ---- append-only logs ------------------------------------------------------------------------
+    @_guarded
+    def log_append(self, key: str, values: Sequence[bytes], max_len: int) -> list[str]:
+        if not values:
+            return []
+        with self._lock, self._transaction():
+            row = self._db.execute("SELECT last_ms, last_seq, length FROM log_keys WHERE key = ?",
+                                   (key,)).fetchone()
+            last_ms, last_seq, length = (int(row[0]), int(row[1]), int(row[2])) if row else (0, -1, 0)
+            now_ms = int(time.time() * 1000)
+            if now_ms > last_ms:
+                ms, first_seq = now_ms, 0
+            else:  # same millisecond, or the clock stepped back: keep counting after the last id
+                ms, first_seq = last_ms, last_seq + 1
+            self._db.executemany("INSERT INTO log_items (key, ms, seq, value) VALUES (?, ?, ?, ?)",
+                                 [(key, ms, first_seq + i, v) for i, v in enumerate(values)])
+            last_seq = first_seq + len(values) - 1
+            length += len(values)
+            if length > max_len:
+                length -= self._db.execute(
+                    "DELETE FROM log_items WHERE key = ? AND (ms, seq) IN (SELECT ms, seq FROM log_items "
+                    "WHERE key = ? ORDER BY ms, seq LIMIT ?)", (key, key, length - max_len)).rowcount
+            self._db.execute("INSERT OR REPLACE INTO log_keys (key, last_ms, last_seq, length) VALUES (?, ?, ?, ?)",
+                             (key, ms, last_seq, length))
+            return [format_log_id(ms, first_seq + i) for i in range(len(values))]
+
+    @_guarded
+    def log_read(self, key: str, after: str | None, count: int) -> list[tuple[str, bytes]]:
+        ms, seq = parse_log_id(after) if after else (-1, -1)
+        with self._lock:
+            rows = self._db.execute("SELECT ms, seq, value FROM log_items WHERE key = ? AND (ms, seq) > (?, ?) "
+                                    "ORDER BY ms, seq LIMIT ?", (key, ms, seq, count)).fetchall()
+        return [(format_log_id(int(r[0]), int(r[1])), bytes(r[2])) for r in rows]
+
+    def _log_shrunk(self, key: str, removed: int) -> None:
+        if removed:
+            self._db.execute("UPDATE log_keys SET length = max(0, length - ?) WHERE key = ?", (removed, key))
+
+    @_guarded
+    def log_trim(self, key: str, upto: str) -> int:
+        ms, seq = parse_log_id(upto)
+        with self._lock, self._transaction():
+            n = self._db.execute("DELETE FROM log_items WHERE key = ? AND (ms, seq) <= (?, ?)",
+                                 (key, ms, seq)).rowcount
+            self._log_shrunk(key, n)
+            return int(n)
+
+    @_guarded
+    def log_delete(self, key: str, ids: Sequence[str]) -> int:
+        if not ids:
+            return 0
+        with self._lock, self._transaction():
+            n = sum(self._db.execute("DELETE FROM log_items WHERE key = ? AND ms = ? AND seq = ?",
+                                     (key, *parse_log_id(i))).rowcount for i in set(ids))
+            self._log_shrunk(key, n)
+            return int(n)
+
+    @_guarded
+    def log_info(self, key: str) -> LogInfo:
+        with self._lock, self._transaction("DEFERRED"):
+            row = self._db.execute("SELECT length FROM log_keys WHERE key = ?", (key,)).fetchone()
+            first = self._db.execute("SELECT ms, seq FROM log_items WHERE key = ? ORDER BY ms, seq LIMIT 1",
+                                     (key,)).fetchone()
+            last = self._db.execute("SELECT ms, seq FROM log_items WHERE key = ? ORDER BY ms DESC, seq DESC "
+                                    "LIMIT 1", (key,)).fetchone()
+        return LogInfo(int(row[0]) if row else 0, format_log_id(*first) if first else None,
+                       format_log_id(*last) if last else None)
+
+    @_guarded
+    def dump_prefix(self, prefix: str) -> list[tuple[str, bytes]]:
+        bounds = (prefix, prefix + "\uffff")
+        now = time.time()
+        with self._lock, self._transaction("DEFERRED"):
+            out = [(str(k), bytes(v)) for k, v in self._db.execute(
+                "SELECT key, value FROM kv WHERE key >= ? AND key < ? AND (expires_at IS NULL OR expires_at > ?)",
+                (*bounds, now))]
+            lists = [str(r[0]) for r in self._db.execute(
+                "SELECT key FROM list_keys WHERE key >= ? AND key < ? AND (expires_at IS NULL OR expires_at > ?)",
+                (*bounds, now))]
+            out += [(k, b"\n".join(self._read_list(k))) for k in lists]
+            logs = [str(r[0]) for r in self._db.execute("SELECT key FROM log_keys WHERE key >= ? AND key < ?",
+                                                        bounds)]
+            out += [(k, b"\n".join(bytes(r[0]) for r in self._db.execute(
+                "SELECT value FROM log_items WHERE key = ? ORDER BY ms, seq", (k,)))) for k in logs]
+        return out
 
     def breaker(self) -> BreakerStats | None:
         return None

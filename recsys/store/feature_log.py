@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from recsys.store.backend import KVBackend
 from recsys.store.keys import Keys
@@ -23,3 +23,7 @@ class FeatureLogStore:
 
     def clear(self) -> None:
         self._backend.delete(self._key)
+
+    def remove_where(self, matches: Callable[[bytes], bool]) -> int:
+        """Remove the rows that `matches` (forgetting a user); returns how many."""
+        return self._backend.list_remove(self._key, [r for r in self.rows() if matches(r)])

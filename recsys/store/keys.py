@@ -10,6 +10,11 @@
     {ns}:lock:{name}             job lock (SET NX PX)
     {ns}:jobs                    job history list (JSON per run, newest last, capped)
     {ns}:featlog                 sampled served feature vectors (JSON per row, capped)
+    {ns}:log:{stream}            append-only log (Redis Stream; a table in the embedded file): stream is
+                                 `events` (accepted events) or `impressions` (served lists), capped
+    {ns}:log:{stream}:acked      id of the newest entry every reader (the lake ingest) has committed
+    {ns}:forget                  pending forget requests (sha256 of the user id), applied to the lake by ingest
+    {ns}:v:{ver}:upd             id of the newest lake event the micro-batch update folded into this version
 """
 
 from __future__ import annotations
@@ -59,3 +64,16 @@ class Keys:
     @property
     def feature_log(self) -> str:
         return f"{self.ns}:featlog"
+
+    def log(self, stream: str) -> str:
+        return f"{self.ns}:log:{stream}"
+
+    def log_acked(self, stream: str) -> str:
+        return f"{self.ns}:log:{stream}:acked"
+
+    @property
+    def forget(self) -> str:
+        return f"{self.ns}:forget"
+
+    def updated_through(self, version: str) -> str:
+        return f"{self.ns}:v:{version}:upd"

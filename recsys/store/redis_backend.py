@@ -10,7 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 
 from recsys.errors import StoreUnavailableError
-from recsys.store.backend import BreakerStats
+from recsys.store.backend import BreakerStats, LogInfo, format_log_id, parse_log_id
 from recsys.store.breaker import CLOSED, CircuitBreaker
 
 _T = TypeVar("_T")
@@ -136,6 +136,74 @@ class RedisBackend:
                 pipe.lrange(k, 0, -1)
             out = pipe.execute()
             return out[:len(keys)], out[len(keys):]
+        return self._call(run)
+
+    def list_remove(self, key: str, values: Sequence[bytes]) -> int:
+        if not values:
+            return 0
+
+        def run() -> int:
+            pipe = self._client.pipeline(transaction=False)
+            for v in values:
+                pipe.lrem(key, 0, v)
+            return int(sum(pipe.execute()))
+        return self._call(run)
+
+    # ---- append-only logs: Redis Streams, one field "v" per entry -------------------------------
+    def log_append(self, key: str, values: Sequence[bytes], max_len: int) -> list[str]:
+        if not values:
+            return []
+
+        def run() -> list[str]:
+            pipe = self._client.pipeline(transaction=False)
+            for v in values:
+                pipe.xadd(key, {b"v": v}, maxlen=max_len, approximate=True)
+            return [i.decode() for i in pipe.execute()]
+        return self._call(run)
+
+    def log_read(self, key: str, after: str | None, count: int) -> list[tuple[str, bytes]]:
+        start = f"({after}" if after else "-"
+        rows = self._call(lambda: self._client.xrange(key, min=start, max="+", count=count))
+        return [(i.decode(), fields[b"v"]) for i, fields in rows]
+
+    def log_trim(self, key: str, upto: str) -> int:
+        ms, seq = parse_log_id(upto)
+        # MINID keeps ids >= its argument: the successor of `upto` deletes everything up to it, exactly.
+        return int(self._call(lambda: self._client.xtrim(key, minid=format_log_id(ms, seq + 1),
+                                                          approximate=False)))
+
+    def log_delete(self, key: str, ids: Sequence[str]) -> int:
+        return int(self._call(self._client.xdel, key, *ids)) if ids else 0
+
+    def log_info(self, key: str) -> LogInfo:
+        def run() -> LogInfo:
+            pipe = self._client.pipeline(transaction=False)
+            pipe.xlen(key)
+            pipe.xrange(key, count=1)
+            pipe.xrevrange(key, count=1)
+            length, first, last = pipe.execute()
+            return LogInfo(int(length), first[0][0].decode() if first else None,
+                           last[0][0].decode() if last else None)
+        return self._call(run)
+
+    def dump_prefix(self, prefix: str) -> list[tuple[str, bytes]]:
+        def run() -> list[tuple[str, bytes]]:
+            out = []
+            for raw in self._client.scan_iter(match=prefix.replace("*", r"\*") + "*", count=5000):
+                key = raw.decode()
+                kind = self._client.type(raw).decode()
+                if kind == "string":
+                    value = self._client.get(raw) or b""
+                elif kind == "list":
+                    value = b"\n".join(self._client.lrange(raw, 0, -1))
+                elif kind == "stream":
+                    value = b"\n".join(v for _, fields in self._client.xrange(raw) for v in fields.values())
+                elif kind == "none":
+                    continue
+                else:
+                    value = repr(self._client.dump(raw)).encode()
+                out.append((key, value))
+            return out
         return self._call(run)
 
     def breaker(self) -> BreakerStats:
