@@ -18,9 +18,12 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from recsys.events.sink import LoopSinks
 from recsys.monitoring.job_stats import summarise_drift, summarise_jobs
 from recsys.serving.feature_sink import FeatureLogSink
 from recsys.serving.service import RecommendationService
+from recsys.store import STREAMS, LogState
+from recsys.store.backend import parse_log_id
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +37,13 @@ class ServiceCollector(Collector):
 
     def __init__(self) -> None:
         self._service: RecommendationService | None = None
+        self._loop: LoopSinks | None = None
         self._store_errors = 0
         self._lock = threading.Lock()
 
-    def attach(self, service: RecommendationService | None) -> None:
+    def attach(self, service: RecommendationService | None, loop: LoopSinks | None = None) -> None:
         self._service = service
+        self._loop = loop
 
     def describe(self) -> list[Metric]:
         return []  # names vary with the state; nothing to check at registration
@@ -51,6 +56,14 @@ class ServiceCollector(Collector):
         yield from self._serving(service, now)
         if isinstance(service.feature_sink, FeatureLogSink):
             yield from self._feature_log(service.feature_sink)
+        if self._loop is not None:
+            yield from self._log_sinks(self._loop)
+        try:
+            states = [service.store.event_log.state(stream) for stream in STREAMS]
+        except Exception as exc:
+            log.warning("event=metrics_log_state_unavailable error=%r", str(exc))
+            states = []
+        yield from self._log_states(states, now)
         try:
             runs = service.store.jobs.runs(limit=None)
         except Exception as exc:  # a scrape must not fail because the store is down
@@ -107,6 +120,41 @@ class ServiceCollector(Collector):
         pending = _gauge("recsys_feature_log_pending_rows", "Sampled rows waiting for the background writer")
         pending.add_metric([], s.pending_rows)
         yield pending
+
+    @staticmethod
+    def _log_sinks(loop: LoopSinks) -> Iterator[Metric]:
+        records = CounterMetricFamily("recsys_log_records", "Event/impression log records by outcome: submitted "
+                                      "(by requests), written (to the store), dropped (writer queue full)",
+                                      labels=["stream", "outcome"])
+        errors = CounterMetricFamily("recsys_log_errors", "Log append errors swallowed so requests never fail "
+                                     "(store_write: the batch is kept and retried)", labels=["stream", "kind"])
+        pending = _gauge("recsys_log_pending_records", "Records waiting for the background log writer", ["stream"])
+        for sink in loop.all():
+            st = sink.stats()
+            for outcome, value in (("submitted", st.submitted), ("written", st.written), ("dropped", st.dropped)):
+                records.add_metric([st.stream, outcome], value)
+            errors.add_metric([st.stream, "store_write"], st.write_errors)
+            errors.add_metric([st.stream, "sink"], st.sink_errors)
+            pending.add_metric([st.stream], st.pending)
+        yield from (records, errors, pending)
+
+    @staticmethod
+    def _log_states(states: list[LogState], now: float) -> Iterator[Metric]:
+        length = _gauge("recsys_log_length", "Entries in the store's log (not yet trimmed: ~ the ingest lag)",
+                        ["stream"])
+        fill = _gauge("recsys_log_fill_ratio", "Log length / its cap: alert above 0.8 (entries past the cap are "
+                      "trimmed unread)", ["stream"])
+        lag = _gauge("recsys_log_ingest_lag_seconds", "Age of the oldest entry the lake ingest has not "
+                     "acknowledged (0 when none)", ["stream"])
+        for st in states:
+            length.add_metric([st.stream], st.length)
+            fill.add_metric([st.stream], st.fill)
+            oldest = 0.0
+            if st.first_id is not None and (st.acked_id is None
+                                             or parse_log_id(st.first_id) > parse_log_id(st.acked_id)):
+                oldest = max(0.0, now - parse_log_id(st.first_id)[0] / 1000.0)
+            lag.add_metric([st.stream], oldest)
+        yield from (length, fill, lag)
 
     @staticmethod
     def _jobs(runs: list[dict[str, Any]]) -> Iterator[Metric]:

@@ -54,6 +54,8 @@ class Event(SessionItem):
     """A live event for POST /v1/events."""
 
     user_id: Id
+    rec_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
+                               description="the rec_id of the recommendation list this event responds to")
 
 
 class RecommendationRequest(BaseModel):
@@ -78,6 +80,8 @@ class RecommendationResponse(BaseModel):
     candidates_version: str | None
     fallback: str | None = Field(None, description="null, or why a fallback was used "
                                  "(unknown_user, store_unavailable, no_model, model_error, no_candidates_published)")
+    rec_id: str | None = Field(None, description="id of this served list (recommendations only): send it with "
+                               "the events it leads to; the impression log records the list under it")
 
 
 class SimilarItemsResponse(BaseModel):
@@ -90,6 +94,13 @@ class EventsAccepted(BaseModel):
     accepted: int
     users: int
     buffered: int = Field(0, description="events kept in memory because the store is down; written when it returns")
+
+
+class UserForgotten(BaseModel):
+    user_id: str
+    log_entries_deleted: int = Field(description="entries still waiting in the event/impression logs")
+    feature_rows_deleted: int
+    lake: str = Field(description="when the user's rows leave the lake")
 
 
 class Health(BaseModel):

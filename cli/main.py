@@ -15,7 +15,7 @@ from typing import ParamSpec, TypeVar
 import typer
 
 from cli import render
-from cli.commands import data, features, models, ops, pipeline, serving
+from cli.commands import data, features, loop, models, ops, pipeline, serving
 from recsys.errors import RecsysError
 
 P = ParamSpec("P")
@@ -54,6 +54,8 @@ add_commands(ops.app)
 add_commands(data.app, "data")
 add_commands(features.app, "features")
 add_commands(models.app, "models")
+add_commands(loop.app)
+add_commands(loop.users_app, "users")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -66,6 +66,7 @@ def refresh_summary(result: RefreshResult) -> None:
     table.add_row("[bold]total", f"[bold]{result.total_seconds:.2f}")
     console.print(table)
     console.print(f"users={result.users} items={result.items} interactions={result.interactions} "
+                  f"(base data {result.rows_base}, lake {result.rows_lake}) "
                   f"candidate_bytes_per_user={result.bytes_per_user:.0f} bundle={result.bundle_path}")
     notes(result.notes)
 
@@ -128,6 +129,7 @@ def ranker_training(result: TrainResult) -> None:
     for name, imp in sorted(result.importances.items(), key=lambda kv: -kv[1]["gain_share"]):
         table.add_row(name, f"{imp['gain_share']:.3f}", str(int(imp["split"])))
     console.print(table)
+    console.print(f"training rows: base data {result.rows_base}, lake {result.rows_lake}")
     console.print(f"valid nDCG@10={result.valid_ndcg:.4f} best_iteration={result.best_iteration} "
                   f"seconds={result.seconds:.1f} promoted={result.promoted} ({result.reason}) path={result.path}")
     if result.pruning:
@@ -258,3 +260,22 @@ def models(rows: list[ModelSummary], location: str) -> None:
 
 def promoted(version: str, previous: str | None) -> None:
     console.print(f"serving model {version} (was {previous or 'none'}); API replicas switch at their next reload")
+
+
+def job_run(title: str, run: JobRun | None) -> None:
+    """A one-shot job run by hand (`recsys ingest`, `recsys update`): its status and details."""
+    if run is None:
+        error(f"{title}: not started (shutting down)")
+        return
+    table = Table(title=f"{title}: {run.status}" + (f" — {run.error}" if run.error else ""))
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for key, value in run.details.items():
+        table.add_row(key, escape(str(value)))
+    console.print(table)
+
+
+def forgotten(user_id: str, log_entries: int, feature_rows: int) -> None:
+    console.print(f"forgot {escape(user_id)}: session, candidates and history deleted; {log_entries} waiting log "
+                  f"entries and {feature_rows} feature-log rows deleted; the lake drops the user's rows at the "
+                  "next `recsys ingest`")

@@ -1,4 +1,4 @@
-"""The scheduled jobs as plain functions of a JobContext: refresh, train-ranker, drift.
+"""The scheduled jobs as plain functions of a JobContext: refresh, train-ranker, drift, ingest, update.
 
 Each returns a JobOutcome (status, version produced, details for the history) and calls
 `ctx.checkpoint()` before it publishes, so a shutdown or a lost lock leaves the previous version serving.
@@ -12,23 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from jobs.context import JobContext, JobFn, JobOutcome
-from recsys.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 
 def refresh(ctx: JobContext) -> JobOutcome:
-    """ALS + FAISS candidates from `settings.data_path`, published with an atomic pointer flip."""
+    """ALS + FAISS candidates from the base data (`settings.data_path`, optional) and the lake, published
+    with an atomic pointer flip."""
     from recsys.engines.local import run_refresh
 
-    data_path = ctx.settings.data_path
-    if data_path is None:
-        raise ConfigError("the scheduled refresh has no data: set RECSYS_DATA_PATH to the interactions file "
-                          "or directory")
-    result = run_refresh(ctx.settings, ctx.store, data_path, before_publish=ctx.checkpoint)
+    result = run_refresh(ctx.settings, ctx.store, ctx.settings.data_path, before_publish=ctx.checkpoint)
     return JobOutcome(version=result.version, details={
         "users": result.users, "items": result.items, "interactions": result.interactions,
-        "seconds": round(result.total_seconds, 2)})
+        "rows_base": result.rows_base, "rows_lake": result.rows_lake, "seconds": round(result.total_seconds, 2)})
 
 
 def train_ranker(ctx: JobContext) -> JobOutcome:
@@ -36,7 +32,9 @@ def train_ranker(ctx: JobContext) -> JobOutcome:
     from recsys.ranking.train import train_ranker_job
 
     result = train_ranker_job(ctx.settings, before_publish=ctx.checkpoint)
-    return JobOutcome(version=result.model_version)
+    return JobOutcome(version=result.model_version, details={
+        "rows_base": result.rows_base, "rows_lake": result.rows_lake, "promoted": result.promoted,
+        "valid_ndcg": round(result.valid_ndcg, 4)})
 
 
 def drift(ctx: JobContext) -> JobOutcome:
@@ -74,4 +72,32 @@ def drift(ctx: JobContext) -> JobOutcome:
     return JobOutcome(details=details)
 
 
-DEFAULT_JOBS: dict[str, JobFn] = {"refresh": refresh, "train-ranker": train_ranker, "drift": drift}
+def ingest(ctx: JobContext) -> JobOutcome:
+    """Drain the event and impression logs into the lake (exactly once), apply forget requests, retention."""
+    from recsys.events.ingest import run_ingest
+
+    result = run_ingest(ctx.settings, ctx.store, before_commit=ctx.checkpoint)
+    details: dict[str, Any] = {f"{name}_{k}": getattr(s, k) for name, s in result.streams.items()
+                               for k in ("read", "written", "quarantined", "trimmed")}
+    details.update(forget_requests=result.forget_requests, lake_rows_forgotten=result.lake_rows_forgotten,
+                   partitions_dropped=result.partitions_dropped, seconds=round(result.seconds, 3))
+    return JobOutcome(details=details)
+
+
+def update(ctx: JobContext) -> JobOutcome:
+    """Micro-batch: ingest first (under the ingest job's lock), then fold the new events into the serving
+    version's candidates with its fixed item factors."""
+    from recsys.events.update import run_update
+
+    sub = ctx.run_job("ingest", trigger="update", reason="the update drains the log first")
+    ctx.checkpoint()
+    result = run_update(ctx.settings, ctx.store)
+    return JobOutcome(version=result.version, details={
+        "ingest_status": sub.status if sub else "not started", "events": result.events, "users": result.users,
+        "new_users": result.new_users, "skipped_users": result.skipped_users,
+        "updated_through": result.updated_through, "discarded": result.discarded,
+        "seconds": round(result.seconds, 3)})
+
+
+DEFAULT_JOBS: dict[str, JobFn] = {"refresh": refresh, "train-ranker": train_ranker, "drift": drift,
+                                  "ingest": ingest, "update": update}

@@ -30,7 +30,8 @@ from recsys.store import Store
 
 log = logging.getLogger(__name__)
 
-CRON_FIELDS = {"refresh": "refresh_cron", "train-ranker": "train_ranker_cron", "drift": "drift_cron"}
+CRON_FIELDS = {"refresh": "refresh_cron", "train-ranker": "train_ranker_cron", "drift": "drift_cron",
+               "ingest": "ingest_cron", "update": "update_cron"}
 
 
 def parse_cron(expr: str, tz: str) -> CronTrigger:

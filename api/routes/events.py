@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 from pydantic import Field
 
 from api.deps import MetricsDep, ServiceDep
@@ -22,11 +22,12 @@ EventBatch = Annotated[list[Event], Field(min_length=1, max_length=MAX_EVENTS_PE
 @router.post("/events", response_model=EventsAccepted, status_code=202,
              responses=error_responses(413, 422, 503))
 def post_events(body: Annotated[Event | EventBatch, Body(description="one event or an array of up to 100")],
-                service: ServiceDep, metrics: MetricsDep) -> EventsAccepted:
+                request: Request, service: ServiceDep, metrics: MetricsDep) -> EventsAccepted:
     """Append events to each user's session (capped length, TTL refreshed on activity).
 
     While the store is down, events are kept in memory (bounded) and written when it returns
-    (`buffered` in the response); 503 with Retry-After only when that buffer is full.
+    (`buffered` in the response); 503 with Retry-After only when that buffer is full. Every accepted
+    event is also appended to the event log (in the background), from which the lake is ingested.
     """
     events = body if isinstance(body, list) else [body]
     now = time.time()
@@ -38,6 +39,9 @@ def post_events(body: Annotated[Event | EventBatch, Body(description="one event 
     for user_id, user_events in by_user.items():
         if not service.events.append(user_id, user_events):
             raise StoreUnavailableError("the store is unavailable and the in-memory event buffer is full")
+    request.app.state.loop.record_events([(e.user_id, e.item_id, e.event,
+                                            e.timestamp if e.timestamp is not None else now, e.rec_id)
+                                           for e in events])
     metrics.events.inc(len(events))
     return EventsAccepted(accepted=len(events), users=len(by_user),
                           buffered=max(service.events.pending - before, 0))

@@ -35,6 +35,8 @@ def _recommendation_response(rec: Recommendations, metrics: Metrics) -> Response
             "items": [{"item_id": i.item_id, "score": i.score, "rank": i.rank} for i in rec.items],
             "model_version": rec.model_version, "candidates_version": rec.candidates_version,
             "fallback": rec.fallback}
+    if rec.rec_id:
+        body["rec_id"] = rec.rec_id
     return Response(orjson.dumps(body), media_type="application/json")
 
 

@@ -74,9 +74,13 @@ def evaluate(
         render.written("report", write_report(result, out))
 
 
+OptionalDataOpt = Annotated[Path | None, typer.Option("--data", help="Base interactions (a Parquet/CSV file or a "
+                                                    "directory); default RECSYS_DATA_PATH. Read with the lake")]
+
+
 @app.command()
 def refresh(
-    data: DataOpt,
+    data: OptionalDataOpt = None,
     store: StoreOpt = None,
     artifacts: ArtifactsOpt = None,
     user_col: UserColOpt = "user_id",
@@ -85,7 +89,8 @@ def refresh(
     factors: FactorsOpt = None,
     index: Annotated[str | None, typer.Option(help="FAISS index: auto | flat | ivf | hnsw")] = None,
 ) -> None:
-    """Train ALS, build the FAISS index, publish 100 candidates per user (atomic version swap)."""
+    """Train ALS on the base data + the lake, build the FAISS index, publish 100 candidates per user
+    (atomic version swap)."""
     from recsys.data.loaders import ColumnMap
     from recsys.engines.local import run_refresh
     from recsys.progress import rich_progress
@@ -104,7 +109,7 @@ def refresh(
 
 @app.command("train-ranker")
 def train_ranker(
-    data: Annotated[Path, typer.Option("--data", help="Interactions (same formats as refresh)")],
+    data: OptionalDataOpt = None,
     artifacts: ArtifactsOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Promote even if validation nDCG@10 is worse")] = False,
 ) -> None:

@@ -207,3 +207,24 @@ def validate_items(df: pl.DataFrame, path: str) -> pl.DataFrame:
         raise DataValidationError("item_id is not unique in the item table", path=path, column="item_id",
                                   bad_rows=dup)
     return out
+
+
+def row_problems(df: pl.DataFrame, *, now: float | None = None) -> pl.Series:
+    """Per row, why it breaks the interaction contract (None when it does not): the rules of
+    `validate_interactions` applied row by row, for streams where one bad record must not reject the
+    batch (the lake ingest quarantines it with this reason instead).
+
+    `df` has the schema's columns (`user_id`, `item_id` strings, `timestamp` int seconds, `event`);
+    events must also name a known type (EVENT_WEIGHTS), as the HTTP API requires.
+    """
+    upper = int((now if now is not None else time.time()) + FUTURE_SLACK_SECONDS)
+    user, item, ts, event = pl.col("user_id"), pl.col("item_id"), pl.col("timestamp"), pl.col("event")
+    reason = (pl.when(user.is_null() | (user.str.strip_chars() == "")).then(pl.lit("user_id is null or empty"))
+              .when(item.is_null() | (item.str.strip_chars() == "")).then(pl.lit("item_id is null or empty"))
+              .when(ts.is_null()).then(pl.lit("timestamp is null"))
+              .when((ts < MIN_TIMESTAMP) | (ts > upper))
+              .then(pl.lit(f"timestamp outside [{MIN_TIMESTAMP}, now+1d]: expected unix seconds"))
+              .when(~event.is_in(list(EVENT_WEIGHTS)))
+              .then(pl.lit(f"unknown event type; use one of {sorted(EVENT_WEIGHTS)}"))
+              .otherwise(pl.lit(None, dtype=pl.String)))
+    return df.select(reason.alias("reason"))["reason"]

@@ -11,7 +11,8 @@ from recsys.artifacts import ArtifactRegistry, open_registry
 from recsys.candidates.matrix import code_interactions
 from recsys.candidates.pipeline import build_candidates_coded
 from recsys.config import Settings
-from recsys.data.loaders import ColumnMap, Dataset, load_dataset
+from recsys.data.loaders import ColumnMap, Dataset
+from recsys.data.training import load_training_data
 from recsys.engines.publish import publish_artifacts
 from recsys.progress import NullProgress, Progress
 from recsys.store import Store, new_version_id
@@ -32,22 +33,33 @@ class RefreshResult:
     notes: list[str] = field(default_factory=list)
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # CPU seconds (all threads) per stage
     peak_rss_bytes: int = 0  # this process's peak RSS when the refresh ended
+    rows_base: int = 0  # training rows from the base data (RECSYS_DATA_PATH / --data)
+    rows_lake: int = 0  # training rows from the lake (events that came through the API)
 
     @property
     def total_seconds(self) -> float:
         return sum(self.seconds.values())
 
 
-def run_refresh(settings: Settings, store: Store, data: str | Path | Dataset, *,
+def run_refresh(settings: Settings, store: Store, data: str | Path | Dataset | None = None, *,
                 columns: ColumnMap | None = None, progress: Progress | None = None,
                 before_publish: Callable[[], None] | None = None,
                 registry: ArtifactRegistry | None = None) -> RefreshResult:
-    """The whole refresh. Raises (and publishes nothing) on invalid input or any failure."""
+    """The whole refresh. Raises (and publishes nothing) on invalid input or any failure.
+
+    `data` a path (or None: settings.data_path, which may be unset) is read together with the lake
+    (data/training.py); a Dataset built in memory (evaluation, tests) is used as it is.
+    """
     progress = progress or NullProgress()
     registry = registry or open_registry(settings.artifacts_dir)
     watch = Stopwatch("refresh")
     with watch.stage("load"):
-        dataset = data if isinstance(data, Dataset) else load_dataset(data, columns)
+        if isinstance(data, Dataset):
+            dataset, rows_base, rows_lake, lake_upto = data, data.interactions.height, 0, None
+        else:
+            training = load_training_data(settings, data, columns=columns)
+            dataset, rows_base, rows_lake = training.dataset, training.rows_base, training.rows_lake
+            lake_upto = training.lake_events_upto
     source, data_format, n_interactions = dataset.source, dataset.format, dataset.interactions.height
     items, notes = dataset.items, list(dataset.report.notes)
     with watch.stage("code"):
@@ -74,7 +86,8 @@ def run_refresh(settings: Settings, store: Store, data: str | Path | Dataset, *,
             bytes_per_user = publish_artifacts(store, artifacts, version=version,
                                                batch_size=settings.publish_batch_size, progress=progress,
                                                before_publish=before_publish,
-                                               extra_meta={"source": source})
+                                               extra_meta={"source": source, "rows_base": rows_base,
+                                                           "rows_lake": rows_lake, "lake_events_upto": lake_upto})
     except BaseException:
         registry.delete_bundle(version)
         raise
@@ -84,8 +97,10 @@ def run_refresh(settings: Settings, store: Store, data: str | Path | Dataset, *,
     result = RefreshResult(version=version, users=artifacts.matrix.n_users, items=artifacts.matrix.n_items,
                            interactions=n_interactions, bytes_per_user=bytes_per_user,
                            seconds=watch.wall, cpu_seconds=watch.cpu, bundle_path=str(bundle_path),
-                           notes=notes, peak_rss_bytes=peak_rss_bytes())
-    log.info("event=refresh_done version=%s users=%d items=%d total_s=%.2f cpu_s=%.2f peak_rss_mb=%.0f %s", version,
-             result.users, result.items, result.total_seconds, sum(watch.cpu.values()), result.peak_rss_bytes / 2**20,
+                           notes=notes, peak_rss_bytes=peak_rss_bytes(), rows_base=rows_base,
+                           rows_lake=rows_lake)
+    log.info("event=refresh_done version=%s rows_base=%d rows_lake=%d users=%d items=%d total_s=%.2f cpu_s=%.2f "
+             "peak_rss_mb=%.0f %s", version, rows_base, rows_lake, result.users, result.items, result.total_seconds,
+             sum(watch.cpu.values()), result.peak_rss_bytes / 2**20,
              " ".join(f"{k}_s={v:.2f}" for k, v in watch.wall.items()))
     return result

@@ -94,3 +94,12 @@ def read_feature_log(store: Store, since_ts: float | None = None,
         return frame
     feats_frame = pd.DataFrame.from_records(features, index=frame.index).astype(float)
     return pd.concat([frame, feats_frame], axis=1)
+
+
+def row_user_id(raw: bytes) -> str | None:
+    """The user id of one encoded row (None when it does not decode): forgetting a user."""
+    try:
+        user = orjson.loads(raw).get("user_id")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return user if isinstance(user, str) else None

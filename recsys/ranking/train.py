@@ -17,8 +17,9 @@ import polars as pl
 
 from recsys.artifacts import ArtifactRegistry, open_registry
 from recsys.config import Settings
-from recsys.data.loaders import Dataset, load_dataset
-from recsys.errors import ArtifactError, ConfigError
+from recsys.data.loaders import Dataset
+from recsys.data.training import load_training_data
+from recsys.errors import ArtifactError
 from recsys.features import REGISTRY
 from recsys.progress import NullProgress, Progress
 from recsys.ranking.dataset import RankerData, build_ranker_data
@@ -58,6 +59,8 @@ class TrainResult:
     best_iteration: int = 0
     seconds: float = 0.0
     pruning: dict[str, object] = field(default_factory=dict)  # the run's pruning decision (manifest block)
+    rows_base: int = 0  # training interactions from the base data
+    rows_lake: int = 0  # ... and from the lake (events that came through the API)
 
 
 def _split_users(users: list[str], seed: int, valid_share: float = 0.2) -> np.ndarray:
@@ -131,15 +134,23 @@ def current_valid_ndcg(registry: ArtifactRegistry) -> float | None:
         return None  # a broken current model must not block a good new one
 
 
-def train_ranker(settings: Settings, data: str | Path | Dataset, *, feature_names: list[str] | None = None,
+def train_ranker(settings: Settings, data: str | Path | Dataset | None = None, *,
+                 feature_names: list[str] | None = None,
                  force_promote: bool = False, progress: Progress | None = None,
                  before_publish: Callable[[], None] | None = None,
                  registry: ArtifactRegistry | None = None) -> TrainResult:
-    """Build training data, fit LambdaMART, save, and promote when validation nDCG@10 is not worse."""
+    """Build training data, fit LambdaMART, save, and promote when validation nDCG@10 is not worse.
+
+    A path (or None: settings.data_path, optional) is read with the lake; a Dataset is used as it is.
+    """
     progress = progress or NullProgress()
     registry = registry or open_registry(settings.artifacts_dir)
     start = time.perf_counter()
-    dataset = data if isinstance(data, Dataset) else load_dataset(data)
+    if isinstance(data, Dataset):
+        dataset, rows_base, rows_lake = data, data.interactions.height, 0
+    else:
+        training = load_training_data(settings, data)
+        dataset, rows_base, rows_lake = training.dataset, training.rows_base, training.rows_lake
     # Feature debt control (pruning.py): features pruned by earlier runs are not even computed; the
     # kept model is the full fit or, within tolerance, the fit without the features that earn nothing.
     history = FeatureHistory.load(registry)
@@ -151,7 +162,7 @@ def train_ranker(settings: Settings, data: str | Path | Dataset, *, feature_name
                                  registered=REGISTRY.names, history=history)
     booster, valid_ndcg, rdata = pruning.booster, pruning.valid_ndcg, pruning.data
     version = save_model(registry, settings, booster, rdata, valid_ndcg, {
-        "data_source": dataset.source, "pruning": pruning.summary(),
+        "data_source": dataset.source, "rows_base": rows_base, "rows_lake": rows_lake, "pruning": pruning.summary(),
         "importances_full": pruning.fits["full"].importances})
     record_run(registry, pruning, version)
     current = current_valid_ndcg(registry)
@@ -166,15 +177,13 @@ def train_ranker(settings: Settings, data: str | Path | Dataset, *, feature_name
     else:
         reason = f"not promoted: valid nDCG@10 {pruning.reference_ndcg:.4f} < current {current:.4f}"
         promoted = False
-    log.info("event=ranker_trained model_version=%s valid_ndcg=%.4f promoted=%s reason=%r", version, valid_ndcg,
-             promoted, reason)
+    log.info("event=ranker_trained model_version=%s rows_base=%d rows_lake=%d valid_ndcg=%.4f promoted=%s reason=%r",
+             version, rows_base, rows_lake, valid_ndcg, promoted, reason)
     return TrainResult(version, registry.model_location(version), valid_ndcg, promoted, reason, rdata.feature_names,
                        importances(booster),
-                       booster.best_iteration, time.perf_counter() - start, pruning.summary())
+                       booster.best_iteration, time.perf_counter() - start, pruning.summary(), rows_base, rows_lake)
 
 
 def train_ranker_job(settings: Settings, *, before_publish: Callable[[], None] | None = None) -> TrainResult:
-    """The scheduled `train-ranker` job: train on `settings.data_path`, promote if not worse."""
-    if settings.data_path is None:
-        raise ConfigError("RECSYS_DATA_PATH is not set: the scheduled train-ranker job has no data to read")
+    """The scheduled `train-ranker` job: base data (settings.data_path, optional) + the lake; promote if not worse."""
     return train_ranker(settings, settings.data_path, before_publish=before_publish)

@@ -8,6 +8,7 @@ atomically (state.py), so a request never mixes two versions.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -46,6 +47,13 @@ class Recommendations:
     candidates_version: str | None
     fallback: FallbackReason | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # 128 random bits naming this served list: events may cite it (the unit of attribution); the
+    # impression log records the list under it.
+    rec_id: str = ""
+    served_at: float = 0.0
+
+
+ImpressionSink = Callable[[Recommendations], None]
 
 
 @dataclass(frozen=True)
@@ -58,11 +66,12 @@ class UserRead:
 
 class RecommendationService:
     def __init__(self, settings: Settings, store: Store, *, registry: ArtifactRegistry | None = None,
-                 feature_sink: FeatureSink | None = None) -> None:
+                 feature_sink: FeatureSink | None = None, impression_sink: ImpressionSink | None = None) -> None:
         self.settings = settings
         self.store = store
         self.registry = registry or open_registry(settings.artifacts_dir)
         self.feature_sink = feature_sink
+        self.impression_sink = impression_sink
         self._state = EMPTY_STATE
         self._reload_lock = threading.Lock()
         self._stop = threading.Event()
@@ -112,7 +121,8 @@ class RecommendationService:
         t0 = time.perf_counter()
         state = self._state
         if state.bundle is None or state.item_side is None:
-            return Recommendations(user_id, [], None, None, FallbackReason.NO_CANDIDATES)
+            return self._served(Recommendations(user_id, [], None, None, FallbackReason.NO_CANDIDATES,
+                                                served_at=time.time()))
         now = time.time() if now is None else now
         read = self._read(state, user_id, with_session=session is None)
         t_read = time.perf_counter()
@@ -125,9 +135,19 @@ class RecommendationService:
         scores, fallback, t_features = self._rank(state.model, ctx, user_id, fallback, t_features)
         t_rank = time.perf_counter()
         items = self._top_k(state, ctx, scores, k)
-        return Recommendations(user_id, items, state.model_version, state.candidates_version, fallback,
-                               {"read": (t_read - t0) * 1e3, "features": (t_features - t_read) * 1e3,
-                                "rank": (t_rank - t_features) * 1e3})
+        return self._served(Recommendations(user_id, items, state.model_version, state.candidates_version, fallback,
+                                            {"read": (t_read - t0) * 1e3, "features": (t_features - t_read) * 1e3,
+                                             "rank": (t_rank - t_features) * 1e3}, served_at=now))
+
+    def _served(self, rec: Recommendations) -> Recommendations:
+        """Name the list (rec_id) and hand it to the impression sink; a failing sink never fails a request."""
+        rec.rec_id = os.urandom(16).hex()
+        if self.impression_sink is not None:
+            try:
+                self.impression_sink(rec)
+            except Exception as exc:
+                log.error("event=impression_sink_failed user_id=%s error=%r", rec.user_id, str(exc))
+        return rec
 
     def _read(self, state: ServingState, user_id: str, *, with_session: bool) -> UserRead:
         """Stage 1: the user's cached list, history and live session in one round trip."""

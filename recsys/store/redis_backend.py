@@ -143,7 +143,7 @@ class RedisBackend:
             return 0
 
         def run() -> int:
-            pipe = self._client.pipeline(transaction=False)
+            pipe: Any = self._client.pipeline(transaction=False)
             for v in values:
                 pipe.lrem(key, 0, v)
             return int(sum(pipe.execute()))
@@ -163,7 +163,8 @@ class RedisBackend:
 
     def log_read(self, key: str, after: str | None, count: int) -> list[tuple[str, bytes]]:
         start = f"({after}" if after else "-"
-        rows = self._call(lambda: self._client.xrange(key, min=start, max="+", count=count))
+        client: Any = self._client  # no decode_responses: ids and values come back as bytes
+        rows = self._call(lambda: client.xrange(key, min=start, max="+", count=count))
         return [(i.decode(), fields[b"v"]) for i, fields in rows]
 
     def log_trim(self, key: str, upto: str) -> int:
@@ -187,21 +188,23 @@ class RedisBackend:
         return self._call(run)
 
     def dump_prefix(self, prefix: str) -> list[tuple[str, bytes]]:
+        client: Any = self._client
+
         def run() -> list[tuple[str, bytes]]:
             out = []
-            for raw in self._client.scan_iter(match=prefix.replace("*", r"\*") + "*", count=5000):
+            for raw in client.scan_iter(match=prefix.replace("*", r"\*") + "*", count=5000):
                 key = raw.decode()
-                kind = self._client.type(raw).decode()
+                kind = client.type(raw).decode()
                 if kind == "string":
-                    value = self._client.get(raw) or b""
+                    value = client.get(raw) or b""
                 elif kind == "list":
-                    value = b"\n".join(self._client.lrange(raw, 0, -1))
+                    value = b"\n".join(client.lrange(raw, 0, -1))
                 elif kind == "stream":
-                    value = b"\n".join(v for _, fields in self._client.xrange(raw) for v in fields.values())
+                    value = b"\n".join(v for _, fields in client.xrange(raw) for v in fields.values())
                 elif kind == "none":
                     continue
                 else:
-                    value = repr(self._client.dump(raw)).encode()
+                    value = repr(client.dump(raw)).encode()
                 out.append((key, value))
             return out
         return self._call(run)
