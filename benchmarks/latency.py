@@ -6,6 +6,12 @@ alternating blocks of one run so that both see the same machine conditions. `cli
 how late the load generator itself started requests (already included in the latencies).
 
     python benchmarks/latency.py --data ../shared/data/ml-100k --rate 200 --seconds 20
+
+`--impressions` instead compares GET recommendations on two servers side by side on the same store,
+one logging every served list to the impression log (the default) and one with
+RECSYS_LOOP__LOG_IMPRESSIONS=false, in alternating blocks of one run:
+
+    python benchmarks/latency.py --impressions --rate 200 --seconds 20   # -> results/latency_impressions.json
 """
 
 from __future__ import annotations
@@ -107,6 +113,57 @@ def _client(port: int, users: list[str], rate: float, seconds: float, blocks: in
     out.put(asyncio.run(main()))
 
 
+def _summary(phases: list[Any]) -> dict[str, Any]:
+    lat = [x for p in phases for x in p.latencies_ms]
+    statuses: dict[int, int] = {}
+    for p in phases:
+        for k, v in p.statuses.items():
+            statuses[k] = statuses.get(k, 0) + v
+    return {"requests": len(lat) + sum(p.errors for p in phases), "errors": sum(p.errors for p in phases),
+            "statuses": statuses, "p50_ms": float(np.percentile(lat, 50)), "p90_ms": float(np.percentile(lat, 90)),
+            "p99_ms": float(np.percentile(lat, 99)), "max_ms": float(np.max(lat)),
+            "client_lag_p99_ms": float(np.percentile([x for p in phases for x in p.lags_ms or [0.0]], 99)),
+            "block_p50_ms": [float(np.percentile(p.latencies_ms, 50)) for p in phases if p.latencies_ms]}
+
+
+def _client_ab(ports: dict[str, int], users: list[str], rate: float, seconds: float, blocks: int,
+               out: mp.Queue) -> None:
+    """GET recommendations against each server in turn, `blocks` alternating blocks each."""
+    async def main() -> dict[str, dict]:
+        paths = [f"/v1/users/{u}/recommendations?k=10" for u in users]
+        for port in ports.values():
+            await run_phase("127.0.0.1", port, "warmup", paths[:50], rate, 2.0)
+        results: dict[str, list] = {name: [] for name in ports}
+        for b in range(blocks):
+            order = list(ports.items()) if b % 2 == 0 else list(reversed(ports.items()))
+            for name, port in order:
+                results[name].append(await run_phase("127.0.0.1", port, name, paths, rate, seconds / blocks))
+        return {name: _summary(phases) for name, phases in results.items()}
+
+    out.put(asyncio.run(main()))
+
+
+def compare_impressions(args: argparse.Namespace, env: dict[str, str], users: list[str], items: list[str]) -> dict:
+    """Two servers, impression logging on / off, same store, alternating blocks; returns both summaries."""
+    ports = {"impressions_on": free_port(), "impressions_off": free_port()}
+    servers = [start_server(env, ports["impressions_on"]),
+               start_server({**env, "RECSYS_LOOP__LOG_IMPRESSIONS": "false"}, ports["impressions_off"])]
+    try:
+        post_sessions(ports["impressions_on"], users, items, args.seed)
+        result = run_client(_client_ab, (ports, users, args.rate, args.seconds, args.blocks),
+                            timeout=args.seconds * 3 + 120)
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['impressions_on']}/metrics", timeout=5) as r:
+            result["impressions_on"]["log_metrics"] = [line for line in r.read().decode().splitlines()
+                                                       if line.startswith("recsys_log_records_total")]
+    finally:
+        for server in servers:
+            server.send_signal(signal.SIGTERM)
+            server.wait(20)
+    on, off = result["impressions_on"], result["impressions_off"]
+    result["p50_ratio_on_off"] = on["p50_ms"] / off["p50_ms"]
+    return result
+
+
 def run_client(target: Callable[..., None], args: tuple[Any, ...], timeout: float) -> Any:
     """Run a load generator in its own (spawned) process; `target(*args, queue)` puts its result on the queue."""
     ctx = mp.get_context("spawn")
@@ -131,8 +188,13 @@ def main() -> None:
     ap.add_argument("--store", default="redis://127.0.0.1:6379/13")
     ap.add_argument("--users", type=int, default=500)
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--json", default=str(REPO / "benchmarks" / "results" / "latency.json"))
+    ap.add_argument("--json", default=None, help="default benchmarks/results/latency.json "
+                    "(latency_impressions.json with --impressions)")
+    ap.add_argument("--impressions", action="store_true", help="compare impression logging on / off instead")
+    ap.add_argument("--blocks", type=int, default=4, help="alternating blocks per server (--impressions)")
     args = ap.parse_args()
+    args.json = args.json or str(REPO / "benchmarks" / "results" /
+                                 ("latency_impressions.json" if args.impressions else "latency.json"))
 
     work = Path(tempfile.mkdtemp(prefix="recsys-latency-"))
     ns = f"bench{os.getpid()}"
@@ -148,6 +210,25 @@ def main() -> None:
     all_users = sorted(ds.interactions["user_id"].unique().to_list())
     users = [str(u) for u in rng.choice(all_users, size=min(args.users, len(all_users)), replace=False)]
     items = sorted(ds.interactions["item_id"].unique().to_list())
+    if args.impressions:
+        try:
+            result = compare_impressions(args, env, users, items)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            from recsys.store import open_store
+
+            open_store(args.store, namespace=ns).wipe()
+        result["config"] = {"rate": args.rate, "seconds": args.seconds, "blocks": args.blocks, "store": args.store,
+                            "data": args.data, "users": len(users)}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2))
+        print("| server | requests | errors | p50 ms | p90 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|")
+        for name in ("impressions_on", "impressions_off"):
+            r = result[name]
+            print(f"| {name} | {r['requests']} | {r['errors']} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
+                  f"{r['p99_ms']:.2f} | {r['max_ms']:.2f} |")
+        print(f"p50 on / off = {result['p50_ratio_on_off']:.3f}; {result['impressions_on']['log_metrics']}")
+        return
     port = free_port()
     server = start_server(env, port)
     try:

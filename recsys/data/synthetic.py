@@ -76,6 +76,12 @@ class SynthConfig:
     start: int = 1_672_531_200  # 2023-01-01 UTC: users start within `start_span_days` of it
     start_span_days: float = 365.0
     events_sigma: float = 1.0  # log-normal sigma of the per-user event count (heavier tail when larger)
+    # Taste drift: from `drift_at` (unix seconds) on, a share `drift_share` of users moves to other
+    # clusters: each of their later events is mapped to the same walk position in the cluster
+    # `shift` places further (shift drawn per user), so sessions keep their shape but land elsewhere.
+    # None (default) leaves the output exactly as without the option.
+    drift_at: int | None = None
+    drift_share: float = 1.0
 
     @property
     def clusters(self) -> int:
@@ -115,7 +121,7 @@ class SynthConfig:
              f"event_probs must be >= 0 and sum to 1, got {self.event_probs}"),
         ]
         for name in ("p_primary", "p_secondary", "p_continue", "p_noise", "category_noise",
-                     "p_second_category"):
+                     "p_second_category", "drift_share"):
             value = getattr(self, name)
             checks.append((0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value}"))
         checks.append((self.p_primary + self.p_secondary <= 1.0,
@@ -281,6 +287,9 @@ def _chunk(cfg: SynthConfig, cat: Catalogue, first_user: int, n_users: int,
 
     event = np.searchsorted(np.cumsum(cfg.event_probs), rng.random(idx.size), side="right").clip(
         0, len(EVENT_TYPES) - 1)
+    if cfg.drift_at is not None:
+        item, keep_rows = _drift(cfg, cat, rng, user, item, timestamp, n_users)
+        user, item, timestamp, event = user[keep_rows], item[keep_rows], timestamp[keep_rows], event[keep_rows]
     user_ids = "u" + pl.Series(np.arange(first_user, first_user + n_users, dtype=np.int64)).cast(pl.String)
     return pl.DataFrame({
         "user_id": user_ids.gather(user),
@@ -289,6 +298,21 @@ def _chunk(cfg: SynthConfig, cat: Catalogue, first_user: int, n_users: int,
         "event": pl.Series(EVENT_TYPES, dtype=pl.String).gather(event),
         "weight": np.asarray(cfg.event_weights, dtype=np.float32)[event],
     })
+
+
+def _drift(cfg: SynthConfig, cat: Catalogue, rng: np.random.Generator, user: np.ndarray, item: np.ndarray,
+           timestamp: np.ndarray, n_users: int) -> tuple[np.ndarray, np.ndarray]:
+    """Move the drifting users' events after `drift_at` to shifted clusters; drop repeated (user, item)."""
+    n_cl = cat.cl_size.size
+    drifting = rng.random(n_users) < cfg.drift_share
+    shift = rng.integers(1, n_cl, n_users)
+    moved = drifting[user] & (timestamp >= int(cfg.drift_at or 0))
+    cluster = cat.item_cluster[item].astype(np.int64)
+    target = (cluster + shift[user]) % n_cl
+    pos = cat.walk_pos[item] % cat.cl_size[target]
+    item = np.where(moved, cat.walk_items[cat.cl_start[target] + pos], item)
+    keep = pl.Series(user * cfg.n_items + item).is_first_distinct().to_numpy()
+    return item, keep
 
 
 def iter_chunks(cfg: SynthConfig) -> tuple[pl.DataFrame, Iterator[tuple[int, pl.DataFrame]]]:

@@ -146,7 +146,7 @@ def test_history_lists_newest_first_and_is_capped(tmp_path: Path, store: Store) 
 
 def test_cron_settings() -> None:
     assert job_crons(SchedulerConfig()) == {"refresh": "0 */6 * * *", "train-ranker": "30 2 * * *",
-                                            "drift": "15 * * * *"}
+                                            "drift": "15 * * * *", "ingest": "* * * * *", "update": "*/5 * * * *"}
     assert "drift" not in job_crons(SchedulerConfig(drift_cron=""))
     with pytest.raises(ConfigError):
         parse_cron("every hour", "UTC")
