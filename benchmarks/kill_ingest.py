@@ -187,7 +187,9 @@ def main() -> None:
     dup_items = len(lake_items) - len(set(lake_items))
     result = {
         "store": "embedded" if args.store == "embedded" else "redis", "kills": len(kills),
-        "runs_completed_before_their_kill": completed_runs, "full_run_seconds": round(full, 2),
+        "runs_completed_before_their_kill": completed_runs,
+        "ingest_seconds_of_a_full_run": round(full, 2),
+        "kills_with_store_behind_lake": sum(1 for k in kills if k["store_behind_lake"]),
         "kills_with_files_past_commit": sum(1 for k in kills if k["files_past_commit"]),
         "kills_with_tmp_files": sum(1 for k in kills if k["tmp_files"]),
         "kills_with_raw_duplicates": sum(1 for k in kills if k["raw_rows"] != k["rows"]),

@@ -208,3 +208,29 @@ def test_cli_rejects_bad_arguments(tmp_path, args: list[str], message: str) -> N
     assert result.exit_code == 2
     assert message in result.output
     assert not out.exists()
+
+
+def test_taste_drift_moves_later_events_to_other_clusters_deterministically() -> None:
+    """Known answer for the replay: after `drift_at` a user's items come from clusters they did not use."""
+    from recsys.data.synthetic import SynthConfig, _catalogue
+
+    cfg = SynthConfig(n_users=400, n_items=300, seed=9, start_span_days=20.0)
+    drift_at = cfg.start + 10 * 86400
+    before, _ = generate(400, 300, seed=9, start_span_days=20.0)
+    a, _ = generate(400, 300, seed=9, start_span_days=20.0, drift_at=drift_at)
+    b, _ = generate(400, 300, seed=9, start_span_days=20.0, drift_at=drift_at)
+    assert a.equals(b)
+    early = pl.col("timestamp") < drift_at
+    assert a.filter(early).equals(before.filter(early))  # nothing changes before the drift
+    cat = _catalogue(cfg, np.random.default_rng(np.random.SeedSequence(9).spawn(2)[0]))
+    cluster = {f"i{i}": int(c) for i, c in enumerate(cat.item_cluster)}
+
+    def share_in_old_clusters(frame: pl.DataFrame) -> float:
+        old = {u: {cluster[i] for i in items} for u, items in
+               frame.filter(early).group_by("user_id").agg("item_id").iter_rows()}
+        late = frame.filter(~early & pl.col("user_id").is_in(list(old)))
+        return float(np.mean([cluster[i] in old[u] for u, i in late.select("user_id", "item_id").iter_rows()]))
+
+    stay, drifted = share_in_old_clusters(before), share_in_old_clusters(a)
+    assert stay > 0.5, stay  # without drift most later events are in clusters the user already used
+    assert drifted < stay / 2, (drifted, stay)
