@@ -39,7 +39,7 @@ TABLES = (EVENTS_TABLE, IMPRESSIONS_TABLE, QUARANTINE_TABLE)
 
 # Columns of each table, in order (`id` is the log entry id, "<ms>-<seq>").
 EVENT_SCHEMA: dict[str, pl.DataType] = {"id": pl.String(), **INTERACTION_SCHEMA, "ts": pl.Float64(),
-                                        "rec_id": pl.String()}
+                                        "rec_id": pl.String(), "eid": pl.String()}
 IMPRESSION_SCHEMA: dict[str, pl.DataType] = {
     "id": pl.String(), "rec_id": pl.String(), "user_id": pl.String(), "timestamp": pl.Int64(),
     "ts": pl.Float64(), "items": pl.List(pl.String()), "scores": pl.List(pl.Float32()),
@@ -49,6 +49,9 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "id": pl.String(), "stream": pl.String(), "timestamp": pl.Int64(), "user_id": pl.String(),
     "reason": pl.String(), "record": pl.String()}
 SCHEMAS = {EVENTS_TABLE: EVENT_SCHEMA, IMPRESSIONS_TABLE: IMPRESSION_SCHEMA, QUARANTINE_TABLE: QUARANTINE_SCHEMA}
+# What names one event / one served list beyond the log id: a sink retry after a timed-out append that
+# the store did apply puts the same record in the log twice, under two log ids.
+RECORD_KEY = {EVENTS_TABLE: "eid", IMPRESSIONS_TABLE: "rec_id"}
 
 
 def id_key(log_id: str) -> tuple[int, int]:
@@ -173,9 +176,13 @@ class Lake:
             ms, seq = id_key(after_id)
             k0, k1 = id_sort_expr()
             frame = frame.filter((k0 > ms) | ((k0 == ms) & (k1 > seq)))
-        # A batch rewritten after a crash may overlap the files of the run that died: one row per id.
-        frame = frame.unique(subset="id", keep="first", maintain_order=True)
-        return frame.sort(id_sort_expr()).select(list(schema))
+        # A batch rewritten after a crash may overlap the files of the run that died: one row per id; and
+        # one per record key (the first logged), whatever a retried append put in the log twice.
+        frame = frame.sort(id_sort_expr()).unique(subset="id", keep="first", maintain_order=True)
+        if table in RECORD_KEY:
+            key = RECORD_KEY[table]
+            frame = frame.filter(pl.col(key).is_null() | pl.col(key).is_first_distinct())
+        return frame.select(list(schema))
 
     def read_events(self, *, after_id: str | None = None, since_day: date | None = None) -> pl.DataFrame:
         return self.read(EVENTS_TABLE, after_id=after_id, since_day=since_day)

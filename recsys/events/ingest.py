@@ -105,7 +105,7 @@ def _bad(log_id: str, stream: str, reason: str, raw: bytes, user: object = None,
 
 
 _EVENT_COLUMNS = {"user_id": pl.String, "item_id": pl.String, "event": pl.String, "ts": pl.Float64,
-                  "rec_id": pl.String}
+                  "rec_id": pl.String, "eid": pl.String}
 
 
 def _decode_events_fast(rows: Sequence[tuple[str, bytes]]) -> pl.DataFrame | None:
@@ -115,7 +115,7 @@ def _decode_events_fast(rows: Sequence[tuple[str, bytes]]) -> pl.DataFrame | Non
         frame = pl.DataFrame(values, schema=_EVENT_COLUMNS, orient="row", strict=True)
     except (orjson.JSONDecodeError, TypeError, ValueError, pl.exceptions.PolarsError):
         return None
-    if frame.height != len(rows) or not all(isinstance(v, list) and len(v) == 5 for v in values):
+    if frame.height != len(rows) or not all(isinstance(v, list) and len(v) == 6 for v in values):
         return None
     return frame.with_columns(pl.Series("id", [i for i, _ in rows], dtype=pl.String))
 
@@ -129,19 +129,19 @@ def decode_events(rows: Sequence[tuple[str, bytes]], now: float) -> _Batch:
     fast = _decode_events_fast(rows)
     if fast is not None:
         return _validated_events(fast, [], now)
-    cols: dict[str, list[object]] = {c: [] for c in ("id", "user_id", "item_id", "event", "ts", "rec_id")}
+    cols: dict[str, list[object]] = {c: [] for c in ("id", "user_id", "item_id", "event", "ts", "rec_id", "eid")}
     bad: list[dict[str, object]] = []
     for log_id, raw in rows:
         try:
-            user, item, event, ts, rec_id = orjson.loads(raw)
+            user, item, event, ts, rec_id, eid = orjson.loads(raw)
         except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
             bad.append(_bad(log_id, EVENTS, f"undecodable event record: {exc}", raw))
             continue
         if not (type(user) is str and type(item) is str and type(event) is str and _is_num(ts)
-                and (rec_id is None or type(rec_id) is str)):
+                and (rec_id is None or type(rec_id) is str) and type(eid) is str):
             bad.append(_bad(log_id, EVENTS, "event record has a field of the wrong type", raw, user, ts))
             continue
-        for name, value in zip(cols, (log_id, user, item, event, float(ts), rec_id), strict=True):
+        for name, value in zip(cols, (log_id, user, item, event, float(ts), rec_id, eid), strict=True):
             cols[name].append(value)
     frame = pl.DataFrame(cols, schema={"id": pl.String, **_EVENT_COLUMNS})
     return _validated_events(frame, bad, now)
@@ -154,9 +154,10 @@ def _validated_events(frame: pl.DataFrame, bad: list[dict[str, object]], now: fl
     problems = row_problems(frame, now=now)
     for row in frame.filter(problems.is_not_null()).with_columns(problems.filter(problems.is_not_null())
                                                                   .alias("reason")).iter_rows(named=True):
-        raw = orjson.dumps([row["user_id"], row["item_id"], row["event"], row["ts"], row["rec_id"]])
+        raw = orjson.dumps([row["user_id"], row["item_id"], row["event"], row["ts"], row["rec_id"], row["eid"]])
         bad.append(_bad(row["id"], EVENTS, str(row["reason"]), raw, row["user_id"], row["ts"]))
-    return _Batch(frame.filter(problems.is_null()).select(list(EVENT_SCHEMA)), bad)
+    good = frame.filter(problems.is_null() & pl.col("eid").is_first_distinct())  # a retried append, logged twice
+    return _Batch(good.select(list(EVENT_SCHEMA)), bad)
 
 
 def decode_impressions(rows: Sequence[tuple[str, bytes]], now: float) -> _Batch:
@@ -184,7 +185,7 @@ def decode_impressions(rows: Sequence[tuple[str, bytes]], now: float) -> _Batch:
     frame = pl.DataFrame(cols, schema={k: v for k, v in IMPRESSION_SCHEMA.items() if k != "timestamp"},
                          strict=False)
     frame = frame.with_columns(pl.col("ts").floor().cast(pl.Int64).alias("timestamp")).select(list(IMPRESSION_SCHEMA))
-    return _Batch(frame, bad)
+    return _Batch(frame.filter(pl.col("rec_id").is_first_distinct()), bad)  # a retried append, logged twice
 
 
 class Ingester:

@@ -1,11 +1,16 @@
 """The records of the event and impression logs: one compact JSON value per log entry (orjson).
 
-    event       [user_id, item_id, event, ts, rec_id | null]
+    event       [user_id, item_id, event, ts, rec_id | null, eid]
     impression  {"rec_id", "user_id", "items": [...], "scores": [...], "model_version",
                  "candidates_version", "fallback", "variant", "ts"}
 
 Encoded on the request (a few µs), decoded in bulk by the ingest. A record that does not decode is
 quarantined by the ingest with the reason, never dropped silently.
+
+`eid` (64 random bits) names one accepted event, as `rec_id` names one served list: a log append that
+timed out on the client but was applied by Redis is retried by the sink and lands twice in the log
+(two log ids); the lake keeps one row per `eid` (per `rec_id` for impressions), so readers still see
+each event once.
 """
 
 from __future__ import annotations
@@ -28,8 +33,13 @@ def user_hash(user_id: str) -> str:
     return hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def encode_event(user_id: str, item_id: str, event: str, ts: float, rec_id: str | None = None) -> bytes:
-    return orjson.dumps([user_id, item_id, event, ts, rec_id])
+def new_event_id() -> str:
+    return os.urandom(8).hex()
+
+
+def encode_event(user_id: str, item_id: str, event: str, ts: float, rec_id: str | None = None,
+                 eid: str | None = None) -> bytes:
+    return orjson.dumps([user_id, item_id, event, ts, rec_id, eid or new_event_id()])
 
 
 @dataclass(frozen=True)
