@@ -47,8 +47,11 @@ class UserRecord:
     history: np.ndarray | None
     session: list[SessionEvent]
     # The published pointer, read in the same round trip: None when the store has lost it (restarted
-    # empty), so a miss can be told apart from an unknown user without a second request.
+    # empty), so a miss can be told apart from an unknown user without a second request. On a Redis
+    # Cluster the pointer lives in another slot and is not read here (`pointer_read` False): the reload
+    # poller's copy, at most one poll interval old, decides instead.
     published: str | None = None
+    pointer_read: bool = True
 
 
 class Store:
@@ -81,14 +84,19 @@ class Store:
         Raises `CorruptValueError` when a stored value does not decode.
         """
         keys = self._keys
-        (cand, hist, pointer), lists = self._backend.fetch(
-            [keys.candidates(version, user_id), keys.history(version, user_id), keys.pointer],
-            [keys.session(user_id)] if with_session else [])
+        wanted = [keys.candidates(version, user_id), keys.history(version, user_id)]
+        with_pointer = not self._backend.clustered
+        if with_pointer:
+            wanted.append(keys.pointer)
+        values, lists = self._backend.fetch(wanted, [keys.session(user_id)] if with_session else [])
+        cand, hist = values[0], values[1]
+        pointer = values[2] if with_pointer else None
         return UserRecord(
             candidates=decode_candidates(cand) if cand else None,
             history=decode_indices(hist) if hist else None,
             session=decode_session(lists[0]) if lists else [],
             published=pointer.decode() if pointer else None,
+            pointer_read=with_pointer,
         )
 
     def read_user_blobs(self, version: str, user_ids: list[str]) -> list[tuple[bytes | None, bytes | None]]:
@@ -120,7 +128,12 @@ class Store:
 
 
 def open_backend(url: str, *, breaker_cooldown_s: float = 1.0) -> KVBackend:
-    """`redis://…`/`rediss://…` for Redis, `embedded://PATH` or `embedded://:memory:` for SQLite."""
+    """`redis://…`/`rediss://…` for Redis, `redis-cluster://host:port,…` for a Redis Cluster,
+    `embedded://PATH` or `embedded://:memory:` for SQLite."""
+    if url.startswith("redis-cluster://"):
+        from recsys.store.redis_backend import RedisClusterBackend
+
+        return RedisClusterBackend(url, breaker_cooldown_s=breaker_cooldown_s)
     if url.startswith(("redis://", "rediss://", "unix://")):
         from recsys.store.redis_backend import RedisBackend
 
@@ -130,7 +143,8 @@ def open_backend(url: str, *, breaker_cooldown_s: float = 1.0) -> KVBackend:
 
         path = url[len("embedded://"):] or "data/artifacts/store.sqlite"
         return EmbeddedBackend(url, path=path)
-    raise ConfigError(f"unsupported store URL {url!r}: use redis://host:port/db or embedded://PATH")
+    raise ConfigError(f"unsupported store URL {url!r}: use redis://host:port/db, "
+                      "redis-cluster://host:port[,host:port…] or embedded://PATH")
 
 
 def open_store(url: str, *, namespace: str = "recsys", grace_seconds: int = 3600,

@@ -6,7 +6,6 @@ twice, the lake never (one row per event id)."""
 from __future__ import annotations
 
 import time
-
 from pathlib import Path
 
 from recsys.config import Settings
