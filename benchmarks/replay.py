@@ -14,6 +14,11 @@ on a fresh store namespace and lake, same models:
 hit@10 per user (hits / events of that user), averaged over users, with bootstrap intervals over
 users; paired differences against "off"; overall and for users unknown at T (no event before it).
 
+Sessions expire as they would live: the service's session TTL (30 min of inactivity) runs on the wall
+clock, which a replay compresses, so the replay deletes a user's live session when the event-time gap
+since that user's previous event exceeds `--session-ttl-minutes` (30; 0 keeps sessions for the whole
+replay, which lets "off" remember every user's last 50 events however long ago they were).
+
     python benchmarks/replay.py --data ../shared/data/ml-100k --days 14
     python benchmarks/replay.py --synthetic-drift --days 14       # taste drift at T (known answer)
 """
@@ -47,6 +52,7 @@ from recsys.data.loaders import Dataset, load_dataset  # noqa: E402
 from recsys.data.schema import EVENT_WEIGHTS  # noqa: E402
 from recsys.data.synthetic import SynthConfig, generate  # noqa: E402
 from recsys.engines.local import run_refresh  # noqa: E402
+from recsys.errors import StoreUnavailableError  # noqa: E402
 from recsys.evaluation.bootstrap import bootstrap_ci, paired_difference  # noqa: E402
 from recsys.events.ingest import run_ingest  # noqa: E402
 from recsys.events.update import Updater  # noqa: E402
@@ -102,26 +108,27 @@ def replay_arm(arm: str, ds: Dataset, base: Path, models: Path, work: Path, even
     updater = Updater(settings, store)
     period = args.update_minutes * 60 if arm == "on" else args.refresh_hours * 3600
     next_cycle = cut + period
-    cycles, cycle_seconds, posted_since = 0, 0.0, 0
+    cycles, cycle_seconds, posted_since, retries = 0, 0.0, 0, 0
     hits: dict[str, list[int]] = {}
     fallbacks: dict[str, int] = {}
+    last_seen: dict[str, int] = {}
+    ttl = args.session_ttl_minutes * 60
+    expired = 0
     t0 = time.time()
     with Server(settings, store) as srv, httpx.Client(base_url=f"http://127.0.0.1:{srv.port}", timeout=30) as http:
         for user, item, ts, event in events.select("user_id", "item_id", "timestamp", "event").iter_rows():
             if arm != "off" and ts >= next_cycle:
                 if posted_since:
                     c0 = time.perf_counter()
-                    srv.app.state.loop.flush(10)
-                    run_ingest(settings, store)
-                    if arm == "on":
-                        updater.run()
-                    else:
-                        run_refresh(settings, store)
-                        http.post("/v1/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}).raise_for_status()
+                    retries += _with_retries(lambda: _cycle(arm, srv, settings, store, updater, http))
                     cycle_seconds += time.perf_counter() - c0
                     cycles += 1
                     posted_since = 0
                 next_cycle += period * max(1, int((ts - next_cycle) // period) + 1)
+            if ttl and user in last_seen and ts - last_seen[user] > ttl:
+                store.sessions.delete(user)  # the session TTL, on event time
+                expired += 1
+            last_seen[user] = ts
             r = http.get(f"/v1/users/{user}/recommendations", params={"k": 10})
             r.raise_for_status()
             body = r.json()
@@ -134,7 +141,31 @@ def replay_arm(arm: str, ds: Dataset, base: Path, models: Path, work: Path, even
     store.wipe()
     store.close()
     return {"hits": hits, "fallbacks": fallbacks, "cycles": cycles, "cycle_seconds": round(cycle_seconds, 2),
-            "wall_seconds": round(time.time() - t0, 1)}
+            "cycle_retries": retries, "sessions_expired": expired, "wall_seconds": round(time.time() - t0, 1)}
+
+
+def _cycle(arm: str, srv: Server, settings: Settings, store: Any, updater: Updater, http: httpx.Client) -> None:
+    srv.app.state.loop.flush(10)
+    run_ingest(settings, store)
+    if arm == "on":
+        updater.run()
+    else:
+        run_refresh(settings, store)
+        http.post("/v1/admin/reload", headers={"Authorization": f"Bearer {TOKEN}"}).raise_for_status()
+
+
+def _with_retries(step: Any, attempts: int = 10) -> int:
+    """Run a loop cycle, again after a store timeout (a shared, loaded machine); returns the retries.
+
+    Safe to repeat: the ingest resumes from the lake's commit, the update from its mark."""
+    for attempt in range(attempts):
+        try:
+            step()
+            return attempt
+        except StoreUnavailableError:
+            time.sleep(1.0 + attempt)
+    step()
+    return attempts
 
 
 def summarise(results: dict[str, dict[str, Any]], unknown: set[str], seed: int) -> dict[str, Any]:
@@ -167,6 +198,8 @@ def main() -> None:
     ap.add_argument("--update-minutes", type=float, default=10.0, help="arm on: ingest + update every N event minutes")
     ap.add_argument("--refresh-hours", type=float, default=24.0, help="arm refresh: full refresh every N event hours")
     ap.add_argument("--max-events", type=int, default=4000, help="cap: whole users sampled until this many events")
+    ap.add_argument("--session-ttl-minutes", type=float, default=30.0,
+                    help="expire a user's session after this much event-time inactivity (0: never)")
     ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
     ap.add_argument("--store", default="redis://127.0.0.1:6379/8", help="a Redis URL or 'embedded'")
     ap.add_argument("--seed", type=int, default=7)
@@ -217,6 +250,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     summary = summarise(results, unknown, args.seed)
     out = {"data": name, "cut": cut, "days": args.days, "update_minutes": args.update_minutes,
+           "session_ttl_minutes": args.session_ttl_minutes,
            "refresh_hours": args.refresh_hours, "train_rows": train.height, "replay_events": events.height,
            "users": len(kept), "unknown_users": len(unknown), "seed": args.seed,
            "arms": {a: {k: v for k, v in r.items() if k != "hits"} for a, r in results.items()},
