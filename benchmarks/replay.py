@@ -126,7 +126,7 @@ def replay_arm(arm: str, ds: Dataset, base: Path, models: Path, work: Path, even
                     posted_since = 0
                 next_cycle += period * max(1, int((ts - next_cycle) // period) + 1)
             if ttl and user in last_seen and ts - last_seen[user] > ttl:
-                store.sessions.delete(user)  # the session TTL, on event time
+                retries += _with_retries(lambda u=user: store.sessions.delete(u))  # the session TTL, on event time
                 expired += 1
             last_seen[user] = ts
             r = http.get(f"/v1/users/{user}/recommendations", params={"k": 10})
