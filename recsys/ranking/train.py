@@ -15,7 +15,7 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
-from recsys.artifacts import ArtifactRegistry, open_registry
+from recsys.artifacts import ArtifactRegistry, registry_for
 from recsys.config import Settings
 from recsys.data.loaders import Dataset, load_dataset
 from recsys.errors import ArtifactError, ConfigError
@@ -137,7 +137,7 @@ def train_ranker(settings: Settings, data: str | Path | Dataset, *, feature_name
                  registry: ArtifactRegistry | None = None) -> TrainResult:
     """Build training data, fit LambdaMART, save, and promote when validation nDCG@10 is not worse."""
     progress = progress or NullProgress()
-    registry = registry or open_registry(settings.artifacts_dir)
+    registry = registry or registry_for(settings)
     start = time.perf_counter()
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     # Feature debt control (pruning.py): features pruned by earlier runs are not even computed; the
