@@ -99,7 +99,8 @@ def replay_arm(arm: str, ds: Dataset, base: Path, models: Path, work: Path, even
     ns = f"replay{os.getpid()}{arm}"
     url = args.store if args.store != "embedded" else f"embedded://{work / arm / 'store.sqlite'}"
     settings = Settings(artifacts_dir=work / arm / "artifacts", lake_dir=work / arm / "lake", data_path=base,
-                        store_url=url, store_namespace=ns, admin_token=TOKEN, seed=args.seed)
+                        store_url=url, store_namespace=ns, admin_token=TOKEN, seed=args.seed,
+                        artifacts_storage="files")  # the models were trained into files once, copied per arm
     settings.scheduler.lock_ttl_seconds = 5
     shutil.copytree(models, settings.artifacts_dir / "models")
     store = open_store(url, namespace=ns)

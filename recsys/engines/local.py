@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recsys.artifacts import ArtifactRegistry, open_registry
+from recsys.artifacts import ArtifactRegistry, registry_for
 from recsys.candidates.matrix import code_interactions
 from recsys.candidates.pipeline import build_candidates_coded
 from recsys.config import Settings
@@ -51,7 +51,7 @@ def run_refresh(settings: Settings, store: Store, data: str | Path | Dataset | N
     (data/training.py); a Dataset built in memory (evaluation, tests) is used as it is.
     """
     progress = progress or NullProgress()
-    registry = registry or open_registry(settings.artifacts_dir)
+    registry = registry or registry_for(settings, store)
     watch = Stopwatch("refresh")
     with watch.stage("load"):
         if isinstance(data, Dataset):

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from recsys.artifacts import ArtifactRegistry, open_registry
+from recsys.artifacts import ArtifactRegistry, registry_for
 from recsys.candidates.bundle import ItemBundle
 from recsys.candidates.generate import generate_candidates
 from recsys.candidates.item_side import ItemSide
@@ -62,7 +62,7 @@ class Updater:
         self.settings = settings
         self.store = store
         self.lake = lake or Lake(lake_dir(settings))
-        self.registry = registry or open_registry(settings.artifacts_dir)
+        self.registry = registry or registry_for(settings, store)
         self._version: str | None = None
         self._items: ItemSide | None = None
         self._popular: np.ndarray | None = None

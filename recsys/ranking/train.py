@@ -15,7 +15,7 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
-from recsys.artifacts import ArtifactRegistry, open_registry
+from recsys.artifacts import ArtifactRegistry, registry_for
 from recsys.config import Settings
 from recsys.data.loaders import Dataset
 from recsys.data.training import load_training_data
@@ -144,7 +144,7 @@ def train_ranker(settings: Settings, data: str | Path | Dataset | None = None, *
     A path (or None: settings.data_path, optional) is read with the lake; a Dataset is used as it is.
     """
     progress = progress or NullProgress()
-    registry = registry or open_registry(settings.artifacts_dir)
+    registry = registry or registry_for(settings)
     start = time.perf_counter()
     if isinstance(data, Dataset):
         dataset, rows_base, rows_lake = data, data.interactions.height, 0

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from recsys.artifacts import ArtifactRegistry, open_registry
+from recsys.artifacts import ArtifactRegistry, registry_for
 from recsys.candidates.sources import CachedList
 from recsys.config import Settings
 from recsys.errors import CorruptValueError, StoreUnavailableError
@@ -69,7 +69,7 @@ class RecommendationService:
                  feature_sink: FeatureSink | None = None, impression_sink: ImpressionSink | None = None) -> None:
         self.settings = settings
         self.store = store
-        self.registry = registry or open_registry(settings.artifacts_dir)
+        self.registry = registry or registry_for(settings, store)
         self.feature_sink = feature_sink
         self.impression_sink = impression_sink
         self._state = EMPTY_STATE

@@ -7,6 +7,7 @@
     store.jobs         job history                                      (job_history.py)
     store.locks        job locks                                        (locks.py)
     store.event_log    event and impression logs, their acks, forget requests (event_log.py)
+    store.artifacts    bundles and models, chunked (an ArtifactStorage) (artifact_files.py)
     store.read_user    the serving read: candidates + history + session + pointer, one round trip
 
 Nothing outside this package touches a backend or a key: a new use of the store is a named method
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from recsys.errors import ConfigError
+from recsys.store.artifact_files import ArtifactFiles
 from recsys.store.backend import BreakerStats, KVBackend
 from recsys.store.candidates import CandidateVersions, VersionWriter, new_version_id
 from recsys.store.codec import decode_candidates, decode_indices
@@ -69,6 +71,7 @@ class Store:
         self.locks = LockStore(backend, self._keys)
         self.jobs = JobHistory(backend, self._keys, self.locks, max_runs=job_history_max_runs)
         self.event_log = EventLogStore(backend, self._keys, max_len=event_log_max_len)
+        self.artifacts = ArtifactFiles(backend, namespace)
 
     @property
     def url(self) -> str:

@@ -42,6 +42,7 @@ def env(trained: Trained, any_store: Store, tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("RECSYS_ARTIFACTS_DIR", str(trained.settings.artifacts_dir))
     monkeypatch.setenv("RECSYS_ALS__FACTORS", "8")
     monkeypatch.setenv("RECSYS_LAKE_DIR", str(tmp_path / "lake"))
+    monkeypatch.setenv("RECSYS_ARTIFACTS_STORAGE", "files")  # where the fixture trained and published
     return base
 
 
