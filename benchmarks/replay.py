@@ -3,8 +3,11 @@
 Cut a time-ordered data set at T; build candidates (refresh) and the ranker from the data before T;
 then replay the events of [T, T + days) in time order through the HTTP API of a real server (uvicorn
 on loopback): before each event, ask for that user's top-10 (GET .../recommendations?k=10) and record
-a hit when the event's item is in it; then POST the event with its own timestamp (shifted by one
-constant so the replay window ends now: the API accepts events of the last 30 days only). Arms, each
+a hit when the event's item is in it; then POST the event, stamped now (`--timestamps wallclock`, the
+default: the service computes session recency against its own clock, so the event must be "now" to it;
+order, update cycles and session expiry follow the events' own times) or with its own time shifted by
+one constant (`shifted`: the API accepts the last 30 days only, and sessions then look up to `days` old
+to a ranker trained on fresh ones). Arms, each
 on a fresh store namespace and lake, same models:
 
 - off      sessions only: the live session reranks, nothing else changes;
@@ -136,8 +139,12 @@ def replay_arm(arm: str, ds: Dataset, base: Path, models: Path, work: Path, even
             hits.setdefault(user, []).append(int(item in {i["item_id"] for i in body["items"]}))
             fallbacks[str(body["fallback"])] = fallbacks.get(str(body["fallback"]), 0) + 1
             ev = event if event in EVENT_WEIGHTS else "click"
+            # `wallclock`: the event happens now (the service computes session recency against its own
+            # clock, as live); `shifted`: its own time moved by one constant (sessions then look up to
+            # `days` old to the ranker, which was trained on fresh sessions).
+            posted = time.time() if args.timestamps == "wallclock" else ts + offset
             http.post("/v1/events", json={"user_id": user, "item_id": item, "event": ev,
-                                          "timestamp": ts + offset}).raise_for_status()
+                                          "timestamp": posted}).raise_for_status()
             posted_since += 1
     store.wipe()
     store.close()
@@ -201,6 +208,9 @@ def main() -> None:
     ap.add_argument("--max-events", type=int, default=4000, help="cap: whole users sampled until this many events")
     ap.add_argument("--session-ttl-minutes", type=float, default=30.0,
                     help="expire a user's session after this much event-time inactivity (0: never)")
+    ap.add_argument("--timestamps", choices=("wallclock", "shifted"), default="wallclock",
+                    help="posted event time: now (default; the order, cycles and session expiry follow event "
+                         "time) or the event's own time shifted by one constant")
     ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
     ap.add_argument("--store", default="redis://127.0.0.1:6379/8", help="a Redis URL or 'embedded'")
     ap.add_argument("--seed", type=int, default=7)
@@ -251,7 +261,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     summary = summarise(results, unknown, args.seed)
     out = {"data": name, "cut": cut, "days": args.days, "update_minutes": args.update_minutes,
-           "session_ttl_minutes": args.session_ttl_minutes,
+           "session_ttl_minutes": args.session_ttl_minutes, "timestamps": args.timestamps,
            "refresh_hours": args.refresh_hours, "train_rows": train.height, "replay_events": events.height,
            "users": len(kept), "unknown_users": len(unknown), "seed": args.seed,
            "arms": {a: {k: v for k, v in r.items() if k != "hits"} for a, r in results.items()},
