@@ -115,7 +115,8 @@ def _decode_events_fast(rows: Sequence[tuple[str, bytes]]) -> pl.DataFrame | Non
         frame = pl.DataFrame(values, schema=_EVENT_COLUMNS, orient="row", strict=True)
     except (orjson.JSONDecodeError, TypeError, ValueError, pl.exceptions.PolarsError):
         return None
-    if frame.height != len(rows) or not all(isinstance(v, list) and len(v) == 6 for v in values):
+    # Rows of the wrong length raise (ShapeError); a JSON object would be taken as a row by its keys.
+    if frame.height != len(rows) or set(map(type, values)) != {list}:
         return None
     return frame.with_columns(pl.Series("id", [i for i, _ in rows], dtype=pl.String))
 
