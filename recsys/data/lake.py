@@ -178,7 +178,9 @@ class Lake:
             frame = frame.filter((k0 > ms) | ((k0 == ms) & (k1 > seq)))
         # A batch rewritten after a crash may overlap the files of the run that died: one row per id; and
         # one per record key (the first logged), whatever a retried append put in the log twice.
-        frame = frame.sort(id_sort_expr()).unique(subset="id", keep="first", maintain_order=True)
+        # (Quarantine rows come from both logs, whose ids are independent: one row per stream and id.)
+        frame = frame.sort(id_sort_expr()).unique(subset=["stream", "id"] if table == QUARANTINE_TABLE else "id",
+                                                  keep="first", maintain_order=True)
         if table in RECORD_KEY:
             key = RECORD_KEY[table]
             frame = frame.filter(pl.col(key).is_null() | pl.col(key).is_first_distinct())

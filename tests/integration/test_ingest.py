@@ -143,3 +143,17 @@ def test_retention_and_training_data_count_each_source(any_store: Store, tmp_pat
     result = run_ingest(settings, any_store, now=now)
     assert result.partitions_dropped >= 1
     assert load_training_data(settings).rows_lake == 4
+
+
+def test_quarantine_keeps_rows_of_both_logs_with_the_same_id(tmp_path: Path) -> None:
+    """The two logs number their entries independently: one id may name an event and an impression."""
+    from datetime import date
+
+    from recsys.data.lake import QUARANTINE_SCHEMA, write_atomic
+
+    lake = Lake(tmp_path / "lake")
+    for stream in (EVENTS, IMPRESSIONS):
+        frame = pl.DataFrame([{"id": "5-0", "stream": stream, "timestamp": None, "user_id": None,
+                               "reason": f"bad {stream}", "record": "x"}], schema=QUARANTINE_SCHEMA)
+        write_atomic(lake.file_path("quarantine", date(2026, 1, 1), stream, "5-0", "5-0"), frame)
+    assert sorted(lake.read("quarantine")["reason"].to_list()) == ["bad events", "bad impressions"]
