@@ -7,18 +7,20 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from recsys.data.schema import EVENT_WEIGHTS
+from recsys.data.schema import EVENT_NAMES, ID_MAX_LENGTH, ID_PATTERN, ID_RULE, event_problem, timestamp_problem
 
-# Ids travel through the session store as tab-separated text: no control characters allowed.
-Id = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\t\n\r\x00]+$")]
+# The id, event and timestamp rules are the data contract's (recsys/data/schema.py), shared with the
+# file loaders: data arriving by file or by HTTP is held to the same rules.
+Id = Annotated[str, Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN, description=ID_RULE)]
 MAX_EVENTS_PER_BATCH = 100
+# A live session event is recent: older ones are history, which arrives by file (`recsys refresh`).
 MAX_EVENT_AGE_SECONDS = 30 * 86400
-MAX_CLOCK_SKEW_SECONDS = 300
 
 
 def _known_event(v: str) -> str:
-    if v not in EVENT_WEIGHTS:
-        raise ValueError(f"unknown event type {v!r}; use one of {sorted(EVENT_WEIGHTS)}")
+    problem = event_problem(v)
+    if problem:
+        raise ValueError(problem)
     return v
 
 
@@ -26,8 +28,9 @@ def _plausible_time(v: float | None) -> float | None:
     if v is None:
         return v
     now = time.time()
-    if v > now + MAX_CLOCK_SKEW_SECONDS:
-        raise ValueError("timestamp is in the future (expected unix seconds, not milliseconds)")
+    problem = timestamp_problem(v, now)
+    if problem:
+        raise ValueError(problem)
     if v < now - MAX_EVENT_AGE_SECONDS:
         raise ValueError("timestamp is more than 30 days old: not a live session event")
     return v
@@ -40,11 +43,12 @@ class SessionItem(BaseModel):
 
     item_id: Id
     # The enum is for the schema (clients, fuzzers); the validator keeps the message that names the choices.
-    event: str = Field("click", description=f"one of {sorted(EVENT_WEIGHTS)}",
-                       json_schema_extra={"enum": list(sorted(EVENT_WEIGHTS))})
-    timestamp: float | None = Field(None, allow_inf_nan=False,
+    event: str = Field("click", description=f"one of {list(EVENT_NAMES)}",
+                       json_schema_extra={"enum": list(EVENT_NAMES)})
+    # strict: a JSON `true` is not the timestamp 1.0 (integers are still accepted as seconds)
+    timestamp: float | None = Field(None, allow_inf_nan=False, strict=True,
                                     description="unix seconds; default now. Must lie within the last 30 days "
-                                                "and at most 5 minutes ahead (milliseconds are rejected)")
+                                                "and at most 1 day ahead (milliseconds are rejected)")
 
     _event = field_validator("event")(_known_event)
     _time = field_validator("timestamp")(_plausible_time)
@@ -60,7 +64,7 @@ class RecommendationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user_id: Id
-    k: int = Field(10, ge=1, le=100)
+    k: int = Field(10, ge=1, le=100, strict=True)  # strict: `"k": true` is a 422, not k = 1
     session: list[SessionItem] = Field(default_factory=list, max_length=MAX_EVENTS_PER_BATCH)
     exclude: list[Id] = Field(default_factory=list, max_length=1000)
 

@@ -129,7 +129,11 @@ def ranker_training(result: TrainResult) -> None:
         table.add_row(name, f"{imp['gain_share']:.3f}", str(int(imp["split"])))
     console.print(table)
     console.print(f"valid nDCG@10={result.valid_ndcg:.4f} best_iteration={result.best_iteration} "
-                  f"seconds={result.seconds:.1f} promoted={result.promoted} ({result.reason}) path={result.path}")
+                  f"seconds={result.seconds:.1f} path={result.path}")
+    console.print(f"promoted={result.promoted}: {result.reason}", soft_wrap=True)
+    if result.guardrails is not None and result.guardrails.forced:
+        console.print("[yellow]note:[/] trained with --force over the publish guardrails: "
+                      + escape("; ".join(result.guardrails.problems)), soft_wrap=True)
     if result.pruning:
         console.print(f"feature pruning: {result.pruning.get('outcome')} — {result.pruning.get('reason')} "
                       f"(details: recsys features report)", soft_wrap=True)

@@ -28,15 +28,21 @@ def refresh(ctx: JobContext) -> JobOutcome:
     result = run_refresh(ctx.settings, ctx.store, data_path, before_publish=ctx.checkpoint)
     return JobOutcome(version=result.version, details={
         "users": result.users, "items": result.items, "interactions": result.interactions,
-        "seconds": round(result.total_seconds, 2)})
+        "seconds": round(result.total_seconds, 2),
+        "guardrails": result.guardrails.to_dict() if result.guardrails else None})
 
 
 def train_ranker(ctx: JobContext) -> JobOutcome:
-    """LightGBM LambdaMART ranker on `settings.data_path`, promoted (after `ctx.checkpoint()`) if not worse."""
+    """LightGBM LambdaMART ranker on `settings.data_path` (checked against the serving candidate version),
+    promoted (after `ctx.checkpoint()`) if it ranks at least as well as the serving model on the same users."""
+    from recsys.engines.publish import serving_shape
     from recsys.ranking.train import train_ranker_job
 
-    result = train_ranker_job(ctx.settings, before_publish=ctx.checkpoint)
-    return JobOutcome(version=result.model_version)
+    result = train_ranker_job(ctx.settings, before_publish=ctx.checkpoint, serving=serving_shape(ctx.store))
+    comparison = result.comparison.to_dict() if result.comparison else {}
+    return JobOutcome(version=result.model_version, details={
+        "promoted": result.promoted, "message": result.reason, "valid_ndcg": result.valid_ndcg,
+        "promotion": comparison})
 
 
 def drift(ctx: JobContext) -> JobOutcome:

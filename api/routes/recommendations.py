@@ -12,12 +12,13 @@ from api.deps import MetricsDep, ServiceDep
 from api.errors import error_responses
 from api.metrics import Metrics
 from api.schemas import Id, RecommendationRequest, RecommendationResponse, ScoredItemOut, SimilarItemsResponse
+from recsys.data.schema import ID_MAX_LENGTH, ID_PATTERN, ID_RULE
 from recsys.serving import FallbackReason, Recommendations
 from recsys.store import SessionEvent
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
-UserPath = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[^\t\n\r\x00]+$")]
+UserPath = Annotated[str, Path(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN, description=ID_RULE)]
 
 
 def _recommendation_response(rec: Recommendations, metrics: Metrics) -> Response:
