@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from recsys.data.schema import EVENT_NAMES, ID_MAX_LENGTH, ID_PATTERN, ID_RULE, event_problem, timestamp_problem
+from recsys.serving.fallback import FallbackReason
 
 # The id, event and timestamp rules are the data contract's (recsys/data/schema.py), shared with the
 # file loaders: data arriving by file or by HTTP is held to the same rules.
@@ -80,8 +81,8 @@ class RecommendationResponse(BaseModel):
     items: list[ScoredItemOut]
     model_version: str | None
     candidates_version: str | None
-    fallback: str | None = Field(None, description="null, or why a fallback was used "
-                                 "(unknown_user, store_unavailable, no_model, model_error, no_candidates_published)")
+    fallback: str | None = Field(None, description="null, or why a fallback was used: one of "
+                                 + ", ".join(r.value for r in FallbackReason))
 
 
 class SimilarItemsResponse(BaseModel):

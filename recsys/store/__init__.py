@@ -14,12 +14,12 @@ here, so the layout stays written down in one place and every backend keeps the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from recsys.errors import ConfigError
+from recsys.errors import ConfigError, CorruptValueError
 from recsys.store.backend import BreakerStats, KVBackend
 from recsys.store.candidates import CandidateVersions, VersionWriter, new_version_id
 from recsys.store.codec import decode_candidates, decode_indices
@@ -46,6 +46,12 @@ class UserRecord:
     # The published pointer, read in the same round trip: None when the store has lost it (restarted
     # empty), so a miss can be told apart from an unknown user without a second request.
     published: str | None = None
+    # (key, why) when the candidates or the history did not decode: then both are None, and the user is
+    # served by the fallback chain (half a user's data is not served as if it were whole).
+    corrupt: tuple[str, str] | None = None
+    # Why each malformed session entry was skipped (the well-formed ones are in `session`).
+    session_skipped: list[str] = field(default_factory=list)
+    session_key: str = ""
 
 
 class Store:
@@ -71,21 +77,30 @@ class Store:
     def namespace(self) -> str:
         return self._keys.ns
 
-    def read_user(self, version: str, user_id: str, *, with_session: bool = True) -> UserRecord:
+    def read_user(self, version: str, user_id: str, *, with_session: bool = True,
+                  n_items: int | None = None) -> UserRecord:
         """Candidates + history + live session of one user (and the pointer) in a single round trip.
 
-        Raises `CorruptValueError` when a stored value does not decode.
+        Never trusts the bytes: every value is decoded and checked (item indices below `n_items`, the
+        serving catalogue's size); what does not decode is reported in `corrupt`, never raised.
         """
         keys = self._keys
-        (cand, hist, pointer), lists = self._backend.fetch(
-            [keys.candidates(version, user_id), keys.history(version, user_id), keys.pointer],
-            [keys.session(user_id)] if with_session else [])
-        return UserRecord(
-            candidates=decode_candidates(cand) if cand else None,
-            history=decode_indices(hist) if hist else None,
-            session=decode_session(lists[0]) if lists else [],
-            published=pointer.decode() if pointer else None,
-        )
+        cand_key, hist_key = keys.candidates(version, user_id), keys.history(version, user_id)
+        session_key = keys.session(user_id)
+        (cand, hist, pointer), lists = self._backend.fetch([cand_key, hist_key, keys.pointer],
+                                                           [session_key] if with_session else [])
+        corrupt: tuple[str, str] | None = None
+        candidates = history = None
+        try:
+            candidates = decode_candidates(cand, n_items) if cand is not None else None
+            history = decode_indices(hist, n_items) if hist is not None else None
+        except CorruptValueError as exc:
+            corrupt = (hist_key if candidates is not None else cand_key, str(exc))
+            candidates = history = None
+        session, skipped = decode_session(lists[0]) if lists else ([], [])
+        return UserRecord(candidates=candidates, history=history, session=session,
+                          published=pointer.decode("utf-8", "replace") if pointer else None,
+                          corrupt=corrupt, session_skipped=skipped, session_key=session_key)
 
     def read_user_blobs(self, version: str, user_ids: list[str]) -> list[tuple[bytes | None, bytes | None]]:
         """Raw (candidates, history) values of many users in one round trip, undecoded (integrity checks)."""
