@@ -77,16 +77,18 @@ class RecommendationService:
     def state(self) -> ServingState:
         return self._state
 
-    def reload(self) -> bool:
-        """Load a new candidate version / promoted model if there is one. Returns True on change."""
+    def reload(self, *, force: bool = False) -> bool:
+        """Load a new candidate version / promoted model if there is one, and recompute what is wrong.
+        Returns True on change. `force` retries a bundle that failed to load without waiting."""
         with self._reload_lock:
             old = self._state
-            new = load_state(old, self.store, self.registry, self.settings.als)
+            new = load_state(old, self.store, self.registry, self.settings.als, force=force)
+            self._state = new  # always: an unchanged state still carries the time of the last failed load
             if new.same_as(old):
                 return False
-            self._state = new
-            log.info("event=serving_state candidates_version=%s model_version=%s version_lost=%s",
-                     new.candidates_version, new.model_version, new.version_lost)
+            log.info("event=serving_state candidates_version=%s model_version=%s version_lost=%s "
+                     "bundle_error=%r model_error=%r", new.candidates_version, new.model_version,
+                     new.version_lost, new.bundle_error, new.model_error)
             return True
 
     def start_background_reload(self) -> None:
