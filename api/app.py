@@ -15,6 +15,7 @@ from api.metrics import Metrics, MetricsMiddleware
 from api.routes import events, ops, recommendations
 from recsys import __version__
 from recsys.config import Settings, get_settings
+from recsys.redact import redact_url
 from recsys.serving.feature_sink import FeatureLogSink
 from recsys.serving.service import RecommendationService
 from recsys.store import Store, store_from_settings
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *,
         gc.collect()
         gc.freeze()
         metrics.service.attach(service)
-        log.info("event=api_started store=%s candidates_version=%s", settings.store_url,
+        log.info("event=api_started store=%s candidates_version=%s", redact_url(settings.store_url),
                  service.state.candidates_version)
         try:
             yield

@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from recsys.redact import redact_url
+
 if TYPE_CHECKING:
     from recsys.artifacts.registry import ModelSummary
     from recsys.config import Settings
@@ -141,7 +143,7 @@ def ranker_training(result: TrainResult) -> None:
 
 def serving(settings: Settings) -> None:
     console.print(f"serving on http://{settings.host}:{settings.port} with {settings.workers} worker(s)  "
-                  f"(docs: /docs, metrics: /metrics, store: {settings.store_url})")
+                  f"(docs: /docs, metrics: /metrics, store: {redact_url(settings.store_url)})")
 
 
 def demo(result: DemoResult, settings: Settings, *, serve: bool) -> None:
@@ -155,7 +157,7 @@ def demo(result: DemoResult, settings: Settings, *, serve: bool) -> None:
     for item in result.sample.items:
         table.add_row(str(item.rank), item.item_id, f"{item.score:.4f}")
     console.print(table)
-    console.print(f"store: {settings.store_url}\nartifacts: {settings.artifacts_dir}")
+    console.print(f"store: {redact_url(settings.store_url)}\nartifacts: {settings.artifacts_dir}")
     if serve:
         base = f"http://{settings.host}:{settings.port}"
         console.print(f"API:     {base}/v1/users/{result.sample.user_id}/recommendations?k=10\n"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from itertools import chain
 from typing import Any, TypeVar, cast
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
 from recsys.errors import StoreUnavailableError
+from recsys.redact import redact_url
 from recsys.store.backend import BreakerStats
 from recsys.store.breaker import CLOSED, CircuitBreaker
 
@@ -18,16 +18,6 @@ _T = TypeVar("_T")
 _CAS_DELETE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 _CAS_EXPIRE = ("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) "
                "else return 0 end")
-
-
-def redacted(url: str) -> str:
-    """The URL without its password, for logs and error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class RedisBackend:
@@ -41,7 +31,7 @@ class RedisBackend:
                  scan_batch: int = 2000) -> None:
         self.url = url
         self.scan_batch = scan_batch
-        self._name = redacted(url)
+        self._name = redact_url(url)
         self._breaker = CircuitBreaker(self._name, breaker_cooldown_s)
         self._client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
                                             health_check_interval=0)
