@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api.errors import error_responses, install_error_handlers
 from api.limits import BodySizeLimitMiddleware
@@ -21,6 +22,8 @@ from recsys.serving.service import RecommendationService
 from recsys.store import Store, store_from_settings
 
 log = logging.getLogger(__name__)
+
+DOCS_ASSETS_URL = "/static-offline-docs"
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None, *,
@@ -56,9 +59,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *,
                 st.close()
 
     # Any request may be refused with a 400 by the HTTP server itself (unparsable or oversized request line):
-    # documented once for every operation.
-    app = FastAPI(title="recsys", version=__version__, lifespan=lifespan, responses=error_responses(400),
-                  description="Hybrid recommender: ALS + FAISS candidates, LightGBM LambdaMART reranking.")
+    # documented once for every operation. /docs (Swagger UI) and /redoc load their scripts, styles and
+    # favicon from the fastapi-offline package under /static-offline-docs, not from a CDN: they render
+    # on a private network.
+    app = FastAPIOffline(title="recsys", version=__version__, lifespan=lifespan, responses=error_responses(400),
+                         description="Hybrid recommender: ALS + FAISS candidates, LightGBM LambdaMART reranking.",
+                         static_url=DOCS_ASSETS_URL)
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)
