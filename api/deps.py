@@ -26,8 +26,10 @@ async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-# Documents the bearer scheme in OpenAPI; auto_error=False so that require_admin decides the status.
+# Document the bearer schemes in OpenAPI; auto_error=False so that the require_* functions decide the status.
 _bearer = HTTPBearer(auto_error=False, description="RECSYS_ADMIN_TOKEN")
+_client_bearer = HTTPBearer(auto_error=False, scheme_name="ClientToken",
+                            description="RECSYS_CLIENT_TOKEN, when set: required by the write endpoints")
 
 
 def _digest(token: str) -> bytes:
@@ -48,6 +50,20 @@ async def require_admin(settings: Annotated[Settings, Depends(get_settings)],
         raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
 
+async def require_client(settings: Annotated[Settings, Depends(get_settings)],
+                         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_client_bearer)]) -> None:
+    """The write endpoints (events, inline recommendations) feed sessions and the feature log that can
+    trigger a retrain: with RECSYS_CLIENT_TOKEN set, only clients holding it may write (401 otherwise).
+    Separate from the admin token, so a client never holds admin rights. Same constant-time comparison."""
+    if not settings.client_token:
+        return
+    token = credentials.credentials if credentials is not None else ""
+    if not hmac.compare_digest(_digest(token), _digest(settings.client_token)):
+        raise HTTPException(401, "missing or wrong client token (Authorization: Bearer $RECSYS_CLIENT_TOKEN)",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
 ServiceDep = Annotated[RecommendationService, Depends(get_service)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 AdminDep = Annotated[None, Depends(require_admin)]
+ClientDep = Annotated[None, Depends(require_client)]

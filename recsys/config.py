@@ -96,6 +96,11 @@ class DriftConfig(BaseModel):
     # "training": the training sample written with the model (reference.parquet).
     reference: str = Field("served", pattern="^(served|training)$")
     reference_rows: int = Field(1000, ge=10)
+    # One client must not steer the verdict (the write endpoints are open unless RECSYS_CLIENT_TOKEN is
+    # set): each user counts with at most `max_rows_per_user` of their newest rows (a request logs ~3),
+    # and a verdict (or a frozen reference) needs rows from at least `min_users` distinct users.
+    max_rows_per_user: int = Field(20, ge=1)
+    min_users: int = Field(20, ge=1)
 
 
 class RankerConfig(BaseModel):

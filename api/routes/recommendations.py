@@ -8,7 +8,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
-from api.deps import MetricsDep, ServiceDep
+from api.deps import ClientDep, MetricsDep, ServiceDep
 from api.errors import error_responses
 from api.metrics import Metrics
 from api.schemas import Id, RecommendationRequest, RecommendationResponse, ScoredItemOut, SimilarItemsResponse
@@ -66,9 +66,11 @@ async def recommendations(request: Request, user_id: UserPath,
     return _recommendation_response(rec, state.metrics)
 
 
-@router.post("/recommendations", response_model=RecommendationResponse, responses=error_responses(413, 422))
-def recommendations_inline(body: RecommendationRequest, service: ServiceDep, metrics: MetricsDep) -> Response:
-    """Top-k with the session given inline instead of read from the session store."""
+@router.post("/recommendations", response_model=RecommendationResponse, responses=error_responses(401, 413, 422))
+def recommendations_inline(body: RecommendationRequest, _: ClientDep, service: ServiceDep,
+                           metrics: MetricsDep) -> Response:
+    """Top-k with the session given inline instead of read from the session store (its scored rows feed the
+    feature log: with RECSYS_CLIENT_TOKEN set, it needs `Authorization: Bearer <client token>`)."""
     now = time.time()
     session = [SessionEvent(s.item_id, s.event, s.timestamp if s.timestamp is not None else now)
                for s in body.session]
