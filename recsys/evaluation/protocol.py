@@ -378,7 +378,11 @@ def _score_reranked(run: _Run, build_pipeline: PipelineFactory | None, unavailab
     if build_pipeline is None:
         return ModelResult(name=RERANKED, available=False, reason=unavailable or "no pipeline factory given"), None
     with run.watch.stage("reranked.build"):
-        pipeline = build_pipeline(run.split, run.dataset, run.settings)
+        try:
+            pipeline = build_pipeline(run.split, run.dataset, run.settings)
+        except SplitTooSmallError as exc:  # e.g. --min-events below 20: the ranker's own held-out tails
+            reason = f"the ranker cannot be trained on the training split: {exc}"
+            return ModelResult(name=RERANKED, available=False, reason=reason), None
     with run.watch.stage("reranked.recommend"):
         lists, leaked = _reranked_lists(run, pipeline, histories)
     close = getattr(pipeline, "close", None)
