@@ -15,11 +15,15 @@ import pytest
 from recsys.data.loaders import Dataset
 from recsys.store import Store, open_backend
 from recsys.store.backend import KVBackend
+from tests.redis_cluster import LocalRedisCluster
 from tests.redis_server import PrivateRedis, redis_server_available
 
 REPO = Path(__file__).resolve().parents[1]
 ML100K = Path(os.environ.get("RECSYS_ML100K", REPO.parent / "shared" / "data" / "ml-100k"))
 REDIS_URL = os.environ.get("RECSYS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# A Redis Cluster (3 masters + 3 replicas): .ci/run starts one and sets this; without it the tests start
+# a private one once per session (tests/redis_cluster.py), or skip when redis-server is not installed.
+CLUSTER_URL = os.environ.get("RECSYS_TEST_REDIS_CLUSTER_URL")
 
 
 @pytest.fixture
@@ -62,7 +66,31 @@ def embedded_store(tmp_path: Path) -> Iterator[Store]:
     store.close()
 
 
-@pytest.fixture(params=["embedded", "redis"])
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if CLUSTER_URL:
+        yield CLUSTER_URL
+        return
+    if not redis_server_available():
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is required in CI (for the Redis Cluster)")
+        pytest.skip("redis-server not installed: no local Redis Cluster")
+    cluster = LocalRedisCluster(tmp_path_factory.mktemp("cluster"))
+    cluster.start()
+    yield cluster.url
+    cluster.stop()
+
+
+@pytest.fixture
+def cluster_store(redis_cluster_url: str) -> Iterator[Store]:
+    """A Store on a real 3+3 Redis Cluster, isolated by a unique namespace, wiped afterwards."""
+    store = Store(open_backend(redis_cluster_url), namespace=f"test-{uuid.uuid4().hex[:10]}", grace_seconds=60)
+    yield store
+    store.wipe()
+    store.close()
+
+
+@pytest.fixture(params=["embedded", "redis", "cluster"])
 def any_store(request: pytest.FixtureRequest) -> Store:
     """Contract tests run against every backend, the real Redis included."""
     return request.getfixturevalue(f"{request.param}_store")
@@ -76,9 +104,11 @@ class BackendCase:
     ns: str
 
 
-@pytest.fixture(params=["embedded", "redis"])
+@pytest.fixture(params=["embedded", "redis", "cluster"])
 def any_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BackendCase]:
-    if request.param == "redis":
+    if request.param == "cluster":
+        backend = open_backend(request.getfixturevalue("redis_cluster_url"))
+    elif request.param == "redis":
         if not redis_available():
             if os.environ.get("CI"):
                 pytest.fail(f"Redis is required in CI but does not answer at {REDIS_URL}")

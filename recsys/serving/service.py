@@ -244,4 +244,4 @@ class RecommendationService:
         The request's own read sees the missing pointer at once; the reload poller's flag covers the
         reads that did not carry it.
         """
-        return state.version_lost or (record is not None and record.published is None)
+        return state.version_lost or (record is not None and record.pointer_read and record.published is None)

@@ -44,8 +44,11 @@ class UserRecord:
     history: np.ndarray | None
     session: list[SessionEvent]
     # The published pointer, read in the same round trip: None when the store has lost it (restarted
-    # empty), so a miss can be told apart from an unknown user without a second request.
+    # empty), so a miss can be told apart from an unknown user without a second request. On a Redis
+    # Cluster the pointer lives in another slot and is not read here (`pointer_read` False): the reload
+    # poller's copy, at most one poll interval old, decides instead.
     published: str | None = None
+    pointer_read: bool = True
     # (key, why) when the candidates or the history did not decode: then both are None, and the user is
     # served by the fallback chain (half a user's data is not served as if it were whole).
     corrupt: tuple[str, str] | None = None
@@ -87,8 +90,13 @@ class Store:
         keys = self._keys
         cand_key, hist_key = keys.candidates(version, user_id), keys.history(version, user_id)
         session_key = keys.session(user_id)
-        (cand, hist, pointer), lists = self._backend.fetch([cand_key, hist_key, keys.pointer],
-                                                           [session_key] if with_session else [])
+        wanted = [cand_key, hist_key]
+        with_pointer = not self._backend.clustered
+        if with_pointer:
+            wanted.append(keys.pointer)
+        values, lists = self._backend.fetch(wanted, [session_key] if with_session else [])
+        cand, hist = values[0], values[1]
+        pointer = values[2] if with_pointer else None
         corrupt: tuple[str, str] | None = None
         candidates = history = None
         try:
@@ -100,7 +108,8 @@ class Store:
         session, skipped = decode_session(lists[0]) if lists else ([], [])
         return UserRecord(candidates=candidates, history=history, session=session,
                           published=pointer.decode("utf-8", "replace") if pointer else None,
-                          corrupt=corrupt, session_skipped=skipped, session_key=session_key)
+                          pointer_read=with_pointer, corrupt=corrupt, session_skipped=skipped,
+                          session_key=session_key)
 
     def read_user_blobs(self, version: str, user_ids: list[str]) -> list[tuple[bytes | None, bytes | None]]:
         """Raw (candidates, history) values of many users in one round trip, undecoded (integrity checks)."""
@@ -124,7 +133,12 @@ class Store:
 
 
 def open_backend(url: str, *, breaker_cooldown_s: float = 1.0) -> KVBackend:
-    """`redis://…`/`rediss://…` for Redis, `embedded://PATH` or `embedded://:memory:` for SQLite."""
+    """`redis://…`/`rediss://…` for Redis, `redis-cluster://host:port,…` for a Redis Cluster,
+    `embedded://PATH` or `embedded://:memory:` for SQLite."""
+    if url.startswith("redis-cluster://"):
+        from recsys.store.redis_backend import RedisClusterBackend
+
+        return RedisClusterBackend(url, breaker_cooldown_s=breaker_cooldown_s)
     if url.startswith(("redis://", "rediss://", "unix://")):
         from recsys.store.redis_backend import RedisBackend
 
@@ -134,7 +148,8 @@ def open_backend(url: str, *, breaker_cooldown_s: float = 1.0) -> KVBackend:
 
         path = url[len("embedded://"):] or "data/artifacts/store.sqlite"
         return EmbeddedBackend(url, path=path)
-    raise ConfigError(f"unsupported store URL {url!r}: use redis://host:port/db or embedded://PATH")
+    raise ConfigError(f"unsupported store URL {url!r}: use redis://host:port/db, "
+                      "redis-cluster://host:port[,host:port…] or embedded://PATH")
 
 
 def open_store(url: str, *, namespace: str = "recsys", grace_seconds: int = 3600,

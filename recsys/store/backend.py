@@ -25,6 +25,9 @@ class KVBackend(Protocol):
     """Minimal byte-level operations; Redis and the embedded SQLite file both implement them."""
 
     url: str
+    # True when keys live in different slots of a Redis Cluster: one round trip may only read keys of
+    # one slot (the user's hash tag), so global keys (the version pointer) stay out of serving reads.
+    clustered: bool
 
     def ping(self) -> bool: ...
 

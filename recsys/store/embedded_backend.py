@@ -77,6 +77,8 @@ def _unpack_list(blob: bytes) -> list[bytes]:
 class EmbeddedBackend:
     """`embedded://PATH` (a file, created on demand) or `embedded://:memory:` (tests, evaluation)."""
 
+    clustered = False
+
     def __init__(self, url: str, *, path: str) -> None:
         self.url = url
         self.path = path

@@ -4,19 +4,26 @@
     {ns}:versions                JSON list of known versions with state (staging/live/superseded)
     {ns}:v:{ver}:meta            JSON: counts, item ids count, created_at
     {ns}:v:{ver}:items           newline-joined external item ids, index order
-    {ns}:v:{ver}:c:{user_id}     candidate blob (codec.encode_candidates)
-    {ns}:v:{ver}:h:{user_id}     history blob (codec.encode_indices)
-    {ns}:s:{user_id}             session list, one "item\\tevent\\tts" string per event, TTL on inactivity
+    {ns}:v:{ver}:c:{u<user>}     candidate blob (codec.encode_candidates)
+    {ns}:v:{ver}:h:{u<user>}     history blob (codec.encode_indices)
+    {ns}:s:{u<user>}             session list, one "item\\tevent\\tts" string per event, TTL on inactivity
     {ns}:lock:{name}             job lock (SET NX PX)
     {ns}:jobs                    job history list (JSON per run, newest last, capped)
     {ns}:featlog                 sampled served feature vectors (JSON per row, capped)
+
+Every key one request reads for one user carries a Redis Cluster hash tag made of `u` and the user id
+(`{ualice}`): on a cluster they share one slot, so the serving read stays one round trip to one node.
+The tag is the text between the first `{` and the next `}`; namespaces and versions never contain
+braces, so the first `{` of a user key is always the one written here, and the tag is the same for all
+of a user's keys even when the user id contains braces (the `u` keeps it non-empty when the id starts
+with `}`: an empty tag would hash the whole key).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: user keys carry a hash tag (Redis Cluster)
 
 
 @dataclass(frozen=True)
@@ -41,13 +48,13 @@ class Keys:
         return f"{self.ns}:v:{version}:items"
 
     def candidates(self, version: str, user_id: str) -> str:
-        return f"{self.ns}:v:{version}:c:{user_id}"
+        return f"{self.ns}:v:{version}:c:{{u{user_id}}}"
 
     def history(self, version: str, user_id: str) -> str:
-        return f"{self.ns}:v:{version}:h:{user_id}"
+        return f"{self.ns}:v:{version}:h:{{u{user_id}}}"
 
     def session(self, user_id: str) -> str:
-        return f"{self.ns}:s:{user_id}"
+        return f"{self.ns}:s:{{u{user_id}}}"
 
     def lock(self, name: str) -> str:
         return f"{self.ns}:lock:{name}"

@@ -1,14 +1,20 @@
-"""Redis backend: pipelined writes, one round trip per online read, Lua for compare-and-set."""
+"""Redis backends: one server (`redis://`) or a Redis Cluster (`redis-cluster://`).
+
+Pipelined writes, one round trip per online read, Lua for the atomic read-modify-write steps. The
+cluster backend differs only where keys span slots: batched writes are grouped by slot, a prefix is
+scanned on every primary, and `clustered` tells the store that one request may read one slot only.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from itertools import chain
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 import redis
 
-from recsys.errors import StoreUnavailableError
+from recsys.errors import ConfigError, StoreUnavailableError
 from recsys.redact import redact_url
 from recsys.store.backend import BreakerStats
 from recsys.store.breaker import CLOSED, CircuitBreaker
@@ -18,6 +24,15 @@ _T = TypeVar("_T")
 _CAS_DELETE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 _CAS_EXPIRE = ("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) "
                "else return 0 end")
+# RPUSH + LTRIM (+ PEXPIRE when ARGV[2] > 0) as one atomic step on one key (a cluster has no MULTI across
+# pipelines, and one script is one round trip on both kinds of server). ARGV: max_len, ttl_ms, values...
+_LIST_APPEND = ("redis.call('rpush', KEYS[1], unpack(ARGV, 3)) "
+                "redis.call('ltrim', KEYS[1], -tonumber(ARGV[1]), -1) "
+                "if tonumber(ARGV[2]) > 0 then redis.call('pexpire', KEYS[1], ARGV[2]) end return 1")
+# Errors that mean "the cluster cannot serve this slot right now" (failover in progress, node gone)
+# but are not RedisError subclasses in redis-py.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.TimeoutError,
+                                                  redis.exceptions.RedisClusterException)
 
 
 class RedisBackend:
@@ -27,16 +42,23 @@ class RedisBackend:
     `breaker_cooldown_s`, so only one call per cool-down pays the socket timeout while Redis is down.
     """
 
+    clustered = False
+
     def __init__(self, url: str, *, timeout_s: float = 0.5, breaker_cooldown_s: float = 1.0,
                  scan_batch: int = 2000) -> None:
         self.url = url
         self.scan_batch = scan_batch
         self._name = redact_url(url)
         self._breaker = CircuitBreaker(self._name, breaker_cooldown_s)
-        self._client = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                                            health_check_interval=0)
+        self._client: Any = self._connect(url, timeout_s)
         self._cas_delete = self._client.register_script(_CAS_DELETE)
         self._cas_expire = self._client.register_script(_CAS_EXPIRE)
+        self._list_append = self._client.register_script(_LIST_APPEND)
+
+    @staticmethod
+    def _connect(url: str, timeout_s: float) -> Any:
+        return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+                                    health_check_interval=0)
 
     def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
         if not self._breaker.allow():
@@ -44,7 +66,7 @@ class RedisBackend:
                                         f"failure, next probe in {self._breaker.retry_in():.2f}s")
         try:
             out = fn(*args)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except _UNAVAILABLE as exc:
             self._breaker.record_failure()
             raise StoreUnavailableError(f"redis at {self._name} unavailable: {exc}") from exc
         except redis.RedisError as exc:
@@ -105,14 +127,8 @@ class RedisBackend:
         return self._call(run)
 
     def list_append(self, key: str, values: Sequence[bytes], max_len: int, ttl_ms: int | None) -> None:
-        def run() -> None:
-            pipe = self._client.pipeline(transaction=True)
-            pipe.rpush(key, *values)
-            pipe.ltrim(key, -max_len, -1)
-            if ttl_ms:
-                pipe.pexpire(key, ttl_ms)
-            pipe.execute()
-        self._call(run)
+        if values:
+            self._call(lambda: self._list_append(keys=[key], args=[max_len, ttl_ms or 0, *values]))
 
     def list_range(self, key: str) -> list[bytes]:
         return cast("list[bytes]", self._call(lambda: self._client.lrange(key, 0, -1)))
@@ -134,3 +150,57 @@ class RedisBackend:
 
     def close(self) -> None:
         self._client.close()
+
+
+class RedisClusterBackend(RedisBackend):
+    """`redis-cluster://host:port[,host:port…]` (password: `redis-cluster://:secret@host:port,…`).
+
+    The hash tags of the key layout (keys.py) put everything one request reads for a user in one slot,
+    so `fetch` of those keys is one round trip to one node; `Store.read_user` leaves the global version
+    pointer out of that read on a cluster (it lives in another slot) and relies on the reload poller's
+    copy instead — see docs/scale-out.md for why that is safe.
+    """
+
+    clustered = True
+
+    @staticmethod
+    def _connect(url: str, timeout_s: float) -> Any:
+        from redis.backoff import NoBackoff
+        from redis.cluster import ClusterNode, RedisCluster
+        from redis.retry import Retry
+
+        parts = urlsplit(url.replace("redis-cluster://", "redis://", 1))
+        hosts = parts.netloc.rsplit("@", 1)[-1]
+        nodes = []
+        for host_port in hosts.split(","):
+            host, _, port = host_port.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ConfigError(f"bad redis-cluster URL {redact_url(url)!r}: use redis-cluster://host:port[,host:port…]")
+            nodes.append(ClusterNode(host, int(port)))  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+        # One retry (after a topology refresh, e.g. a MOVED): during a failover a slot's requests should
+        # fall back at once (the fallback chain takes over), not wait out ten rounds of refreshes.
+        return RedisCluster(startup_nodes=nodes, password=parts.password, username=parts.username,
+                            socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+                            retry=Retry(NoBackoff(), 1), require_full_coverage=False)
+
+    def set_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """MSET per slot, all slots of a node in one pipeline (keys of one user share a slot)."""
+        if items:
+            self._call(self._client.mset_nonatomic, dict(items))
+
+    def expire_prefix(self, prefix: str, ttl_ms: int) -> int:
+        def run() -> int:
+            n = 0
+            pipe = self._client.pipeline()
+            for key in self._client.scan_iter(match=prefix.replace("*", r"\*") + "*", count=5000,
+                                              target_nodes=self._client.PRIMARIES):
+                if ttl_ms <= 0:
+                    pipe.unlink(key)
+                else:
+                    pipe.pexpire(key, ttl_ms)
+                n += 1
+                if n % self.scan_batch == 0:
+                    pipe.execute()
+            pipe.execute()
+            return n
+        return self._call(run)

@@ -35,7 +35,8 @@ def test_publish_then_read(any_store: Store) -> None:
     assert any_store.read_user("v1", "nobody").candidates is None
     assert any_store.candidates.item_ids("v1")[3] == "i3"
     assert any_store.candidates.meta("v1")["users"] == 2  # type: ignore[index]
-    assert rec.published == "v1"  # the pointer comes back in the same round trip
+    # The pointer comes back in the same round trip (not on a cluster: another slot, see keys.py).
+    assert rec.published == "v1" if rec.pointer_read else rec.published is None
     any_store.wipe()  # the store lost its data
     assert any_store.read_user("v1", "nobody").published is None
 
