@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from api.deps import document_client_token
 from api.errors import error_responses, install_error_handlers
 from api.limits import BodySizeLimitMiddleware
 from api.metrics import Metrics, MetricsMiddleware
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *,
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)
+    document_client_token(app, settings)
     app.include_router(recommendations.router)
     app.include_router(events.router)
     app.include_router(ops.router)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.metrics import Metrics
@@ -26,10 +26,8 @@ async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-# Document the bearer schemes in OpenAPI; auto_error=False so that the require_* functions decide the status.
+# Documents the bearer scheme in OpenAPI; auto_error=False so that require_admin decides the status.
 _bearer = HTTPBearer(auto_error=False, description="RECSYS_ADMIN_TOKEN")
-_client_bearer = HTTPBearer(auto_error=False, scheme_name="ClientToken",
-                            description="RECSYS_CLIENT_TOKEN, when set: required by the write endpoints")
 
 
 def _digest(token: str) -> bytes:
@@ -50,17 +48,47 @@ async def require_admin(settings: Annotated[Settings, Depends(get_settings)],
         raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
 
-async def require_client(settings: Annotated[Settings, Depends(get_settings)],
-                         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_client_bearer)]) -> None:
+async def require_client(request: Request) -> None:
     """The write endpoints (events, inline recommendations) feed sessions and the feature log that can
     trigger a retrain: with RECSYS_CLIENT_TOKEN set, only clients holding it may write (401 otherwise).
-    Separate from the admin token, so a client never holds admin rights. Same constant-time comparison."""
-    if not settings.client_token:
+    Separate from the admin token, so a client never holds admin rights. Same constant-time comparison.
+
+    The header is read here rather than through a security dependency: the token is optional, and the
+    OpenAPI document declares the requirement only when it is set (`document_client_token`).
+    """
+    expected = request.app.state.settings.client_token
+    if not expected:
         return
-    token = credentials.credentials if credentials is not None else ""
-    if not hmac.compare_digest(_digest(token), _digest(settings.client_token)):
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        token = ""
+    if not hmac.compare_digest(_digest(token.strip()), _digest(expected)):
         raise HTTPException(401, "missing or wrong client token (Authorization: Bearer $RECSYS_CLIENT_TOKEN)",
                             headers={"WWW-Authenticate": "Bearer"})
+
+
+CLIENT_SCHEME = "ClientToken"
+CLIENT_WRITES = (("/v1/events", "post"), ("/v1/recommendations", "post"))
+
+
+def document_client_token(app: FastAPI, settings: Settings) -> None:
+    """With a client token set, the OpenAPI document says so: a bearer scheme on the write endpoints."""
+    if not settings.client_token:
+        return
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes[CLIENT_SCHEME] = {"type": "http", "scheme": "bearer",
+                                  "description": "RECSYS_CLIENT_TOKEN: required by the write endpoints"}
+        for path, method in CLIENT_WRITES:
+            schema["paths"][path][method]["security"] = [{CLIENT_SCHEME: []}]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 ServiceDep = Annotated[RecommendationService, Depends(get_service)]

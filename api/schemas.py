@@ -25,6 +25,14 @@ def _known_event(v: str) -> str:
     return v
 
 
+def _not_a_bool(v: object) -> object:
+    """JSON `true` is not the number 1 (pydantic's lax mode would take it); 4.0 still is the integer 4,
+    as JSON Schema says."""
+    if isinstance(v, bool):
+        raise ValueError("expected a number, got a boolean")
+    return v
+
+
 def _plausible_time(v: float | None) -> float | None:
     if v is None:
         return v
@@ -46,12 +54,12 @@ class SessionItem(BaseModel):
     # The enum is for the schema (clients, fuzzers); the validator keeps the message that names the choices.
     event: str = Field("click", description=f"one of {list(EVENT_NAMES)}",
                        json_schema_extra={"enum": list(EVENT_NAMES)})
-    # strict: a JSON `true` is not the timestamp 1.0 (integers are still accepted as seconds)
-    timestamp: float | None = Field(None, allow_inf_nan=False, strict=True,
+    timestamp: float | None = Field(None, allow_inf_nan=False,
                                     description="unix seconds; default now. Must lie within the last 30 days "
                                                 "and at most 1 day ahead (milliseconds are rejected)")
 
     _event = field_validator("event")(_known_event)
+    _no_bool = field_validator("timestamp", mode="before")(_not_a_bool)
     _time = field_validator("timestamp")(_plausible_time)
 
 
@@ -65,9 +73,11 @@ class RecommendationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user_id: Id
-    k: int = Field(10, ge=1, le=100, strict=True)  # strict: `"k": true` is a 422, not k = 1
+    k: int = Field(10, ge=1, le=100)
     session: list[SessionItem] = Field(default_factory=list, max_length=MAX_EVENTS_PER_BATCH)
     exclude: list[Id] = Field(default_factory=list, max_length=1000)
+
+    _no_bool = field_validator("k", mode="before")(_not_a_bool)
 
 
 class ScoredItemOut(BaseModel):

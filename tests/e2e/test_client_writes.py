@@ -58,9 +58,14 @@ def test_write_endpoints_need_the_client_token_when_set(served: tuple[Settings, 
         assert client.post("/v1/admin/reload", headers=ok).status_code == 401
         spec = client.get("/openapi.json").json()
         for path in ("/v1/events", "/v1/recommendations"):
-            assert "401" in spec["paths"][path]["post"]["responses"]
+            post = spec["paths"][path]["post"]
+            assert "401" in post["responses"] and post["security"] == [{"ClientToken": []}]
+        assert spec["components"]["securitySchemes"]["ClientToken"]["scheme"] == "bearer"
     with TestClient(create_app(base, store, background_reload=False)) as client:  # not set: open, as before
         assert client.post("/v1/events", json=event).status_code == 202
+        spec = client.get("/openapi.json").json()  # and the document does not claim a credential
+        assert "security" not in spec["paths"]["/v1/events"]["post"]
+        assert "ClientToken" not in spec.get("components", {}).get("securitySchemes", {})
 
 
 def test_one_user_flooding_the_write_endpoints_does_not_trigger_a_retrain(
