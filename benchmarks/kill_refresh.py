@@ -36,7 +36,7 @@ import redis
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from recsys.artifacts import open_registry  # noqa: E402
+from recsys.artifacts import ArtifactRegistry  # noqa: E402
 from recsys.engines.verify import verify_published  # noqa: E402
 from recsys.store import Store, open_store  # noqa: E402
 from recsys.store.integrity import orphaned_versions  # noqa: E402
@@ -135,8 +135,7 @@ def main() -> None:
     inter = pl.read_parquet(data / "interactions.parquet") if data.is_dir() else pl.read_parquet(data)
     users = sorted(str(u) for u in inter["user_id"].unique().to_list())
     store = open_store(args.store, namespace=NAMESPACE)
-    artifacts = work / "artifacts"
-    registry = open_registry(artifacts)
+    registry = ArtifactRegistry(store.artifacts)  # redis:// keeps the bundles in the store too
 
     full_s, publish_s = run_full(data, env, store)
     first = verify_published(store, registry, users)

@@ -277,10 +277,12 @@ def main() -> None:
         # 4. HTTP latency: one uvicorn per model on the same Redis candidates, rotating blocks.
         if not args.skip_http:
             ns = f"bench-prune-{os.getpid()}"
-            redis_settings = settings.model_copy(update={"store_url": args.store, "store_namespace": ns})
+            redis_settings = settings.model_copy(update={"store_url": args.store, "store_namespace": ns,
+                                                         "artifacts_storage": "files"})
             redis_store = open_store(args.store, namespace=ns)
             run_refresh(redis_settings, redis_store, train)
             base = {**os.environ, "RECSYS_STORE_URL": args.store, "RECSYS_STORE_NAMESPACE": ns,
+                    "RECSYS_ARTIFACTS_STORAGE": "files",  # each server serves its own model directory
                     "RECSYS_LOG_LEVEL": "WARNING", "RECSYS_RELOAD_INTERVAL_SECONDS": "5",
                     "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
             env = {name: {**base, "RECSYS_ARTIFACTS_DIR": str(work / f"serve-{name}")} for name in runs}

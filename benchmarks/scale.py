@@ -116,6 +116,9 @@ def run_size(users: int, data: Path, url: str, index: str | None, sample: int) -
     log_path = work / "refresh.log"
     env = {**os.environ, "RECSYS_ARTIFACTS_DIR": str(work / "artifacts"), "RECSYS_STORE_URL": url,
            "RECSYS_VERSION_GRACE_SECONDS": "0", "RECSYS_LOG_LEVEL": "INFO",
+           # Per-user memory is the figure here: the item-side bundle stays on disk (in the store it adds
+           # its size once per kept version, independent of the number of users; see docs/scale-out.md).
+           "RECSYS_ARTIFACTS_STORAGE": "files",
            "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, "-m", "cli", "refresh", "--data", str(data)]
     if index:

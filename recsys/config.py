@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -195,6 +196,10 @@ class Settings(BaseSettings):
     store_namespace: str = Field("recsys", pattern=r"^[A-Za-z0-9_.-]+$",
                                  description="Key prefix, so several deployments can share one Redis")
     artifacts_dir: Path = DEFAULT_ARTIFACTS_DIR
+    artifacts_storage: Literal["auto", "files", "store"] = Field(
+        "auto", description="Where bundles and ranker models live: files under artifacts_dir, or the store "
+                            "itself so API replicas need nothing but the store URL; auto = the store for "
+                            "redis:// and redis-cluster://, files for the embedded store")
     admin_token: str = Field("", description="Bearer token for /v1/admin/*; empty disables admin endpoints")
     client_token: str = Field("", description="Bearer token the write endpoints (POST /v1/events, POST "
                                               "/v1/recommendations) require; empty: open to any client")

@@ -107,7 +107,9 @@ class LocalRedisCluster:
         return sum("slave" in f[2] for f in lines) == NODES // 2 and all("fail" not in f[2] for f in lines)
 
     def masters(self) -> list[int]:
-        client = redis.Redis(host="127.0.0.1", port=self.first_port, socket_timeout=1)
+        """Ports of the masters that are up, as a running node sees the cluster."""
+        alive = [p for p in self.ports if p in self.procs] or self.ports
+        client = redis.Redis(host="127.0.0.1", port=alive[0], socket_timeout=1)
         try:
             raw = client.execute_command("CLUSTER", "NODES")
         finally:

@@ -21,12 +21,12 @@ def report(
     runs: Annotated[int, typer.Option(help="Training runs shown in the trend column")] = 5,
 ) -> None:
     """Every registered feature: gain share, splits, trend over recent runs, status (active/candidate/pruned)."""
-    from recsys.artifacts import open_registry
+    from recsys.artifacts import registry_for
     from recsys.ranking.feature_report import build_feature_report
     from recsys.ranking.feature_report_html import write_feature_report
 
     s = load_settings(None, artifacts)
-    feature_report = build_feature_report(open_registry(s.artifacts_dir), trend_runs=max(runs, 1))
+    feature_report = build_feature_report(registry_for(s), trend_runs=max(runs, 1))
     render.feature_report(feature_report, s.artifacts_dir, runs)
     if json_out is not None:
         render.write_json(json_out, feature_report.to_json_dict())

@@ -17,9 +17,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a t
 @app.command("list")
 def list_models(artifacts: ArtifactsOpt = None, as_json: JsonOpt = False) -> None:
     """Every model with its validation nDCG@10, feature count and whether it serves (CURRENT)."""
-    from recsys.artifacts import open_registry
+    from recsys.artifacts import registry_for
 
-    registry = open_registry(load_settings(None, artifacts).artifacts_dir)
+    registry = registry_for(load_settings(None, artifacts))
     rows = registry.model_summaries()
     if as_json:
         render.print_json([r.model_dump() for r in rows])
@@ -31,9 +31,9 @@ def list_models(artifacts: ArtifactsOpt = None, as_json: JsonOpt = False) -> Non
 def show(version: Annotated[str, typer.Argument(help="Model version (see `recsys models list`)")],
          artifacts: ArtifactsOpt = None) -> None:
     """The model's manifest: features, parameters, metrics, importances, pruning decision."""
-    from recsys.artifacts import open_registry
+    from recsys.artifacts import registry_for
 
-    render.print_json(open_registry(load_settings(None, artifacts).artifacts_dir).model_manifest(version).model_dump())
+    render.print_json(registry_for(load_settings(None, artifacts)).model_manifest(version).model_dump())
 
 
 @app.command()
@@ -41,9 +41,9 @@ def promote(version: Annotated[str, typer.Argument(help="Model version to serve"
             artifacts: ArtifactsOpt = None,
             reason: Annotated[str, typer.Option(help="Recorded with the promotion")] = "manual promotion") -> None:
     """Make VERSION the serving model (API replicas pick it up at their next reload)."""
-    from recsys.artifacts import open_registry
+    from recsys.artifacts import registry_for
 
-    registry = open_registry(load_settings(None, artifacts).artifacts_dir)
+    registry = registry_for(load_settings(None, artifacts))
     previous = registry.current_model()
     registry.promote(version, reason)
     render.promoted(version, previous)
@@ -52,8 +52,8 @@ def promote(version: Annotated[str, typer.Argument(help="Model version to serve"
 @app.command()
 def rollback(artifacts: ArtifactsOpt = None) -> None:
     """Serve the model promoted before the current one again."""
-    from recsys.artifacts import open_registry
+    from recsys.artifacts import registry_for
 
-    registry = open_registry(load_settings(None, artifacts).artifacts_dir)
+    registry = registry_for(load_settings(None, artifacts))
     previous = registry.current_model()
     render.promoted(registry.rollback(), previous)

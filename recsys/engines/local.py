@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recsys.artifacts import ArtifactRegistry, open_registry
+from recsys.artifacts import ArtifactRegistry, registry_for
 from recsys.candidates.matrix import code_interactions
 from recsys.candidates.pipeline import build_candidates_coded
 from recsys.config import Settings
@@ -50,7 +50,7 @@ def run_refresh(settings: Settings, store: Store, data: str | Path | Dataset, *,
     A path is read with `columns` (default: the settings' column mapping, `RECSYS_DATA__…`).
     """
     progress = progress or NullProgress()
-    registry = registry or open_registry(settings.artifacts_dir)
+    registry = registry or registry_for(settings, store)
     watch = Stopwatch("refresh")
     with watch.stage("load"):
         dataset = data if isinstance(data, Dataset) else load_dataset(

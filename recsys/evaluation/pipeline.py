@@ -62,7 +62,8 @@ def build_service_pipeline(split: HoldoutSplit, dataset: Dataset, settings: Sett
     from recsys.store import open_store
 
     workdir = Path(tempfile.mkdtemp(prefix="recsys-eval-"))
-    local = settings.model_copy(update={"artifacts_dir": workdir})
+    # Its own files and an in-memory store: an evaluation never touches the serving artifacts or store.
+    local = settings.model_copy(update={"artifacts_dir": workdir, "artifacts_storage": "files"})
     store = open_store("embedded://:memory:")
     train = dataset.with_interactions(split.train)
     run_refresh(local, store, train, force=True)  # a private store: no serving version to protect

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys.artifacts import ArtifactRegistry, open_registry
+from recsys.artifacts import ArtifactRegistry, registry_for
 from recsys.config import DriftConfig, Settings
 from recsys.errors import ArtifactError
 from recsys.monitoring.feature_log import read_feature_log
@@ -203,7 +203,7 @@ def check_drift(settings: Settings, store: Store, *, now: float | None = None,
                 registry: ArtifactRegistry | None = None) -> DriftResult:
     """Compare the recent feature log with the current model's reference; write JSON (+ HTML on a verdict)."""
     cfg = settings.drift
-    registry = registry or open_registry(settings.artifacts_dir)
+    registry = registry or registry_for(settings, store)
     now = time.time() if now is None else now
     base: dict[str, Any] = {"checked_at": now, "window_hours": cfg.window_hours, "threshold": cfg.threshold,
                             "min_rows": cfg.min_rows}

@@ -58,7 +58,7 @@ from typing import Any, Protocol
 import lightgbm as lgb
 import numpy as np
 
-from recsys.artifacts import ArtifactRegistry, open_registry
+from recsys.artifacts import ArtifactRegistry, registry_for
 from recsys.config import PruningConfig, Settings
 from recsys.errors import ArtifactError
 from recsys.ranking.compact import check_same_predictions, drop_unused_columns
@@ -100,7 +100,7 @@ class FeaturePlan:
 def plan_features(settings: Settings, registered: Sequence[str], explicit: Sequence[str] | None = None,
                   history: FeatureHistory | None = None) -> FeaturePlan:
     """Registered features minus those pruned earlier (except the ones due for a re-test)."""
-    history = history if history is not None else FeatureHistory.load(open_registry(settings.artifacts_dir))
+    history = history if history is not None else FeatureHistory.load(registry_for(settings))
     run = history.runs + 1
     if explicit:
         return FeaturePlan(list(explicit), [], [], run, explicit=True)
@@ -470,7 +470,7 @@ def train_with_pruning(settings: Settings, data: RankerData, plan: FeaturePlan, 
     model has a version.
     """
     cfg = settings.pruning
-    history = history if history is not None else FeatureHistory.load(open_registry(settings.artifacts_dir))
+    history = history if history is not None else FeatureHistory.load(registry_for(settings))
     run_id = new_run_id()
     fitter = _Fitter(fit, measure, data, settings.seed, validation_users(data))
     full_booster, full = fitter.full()

@@ -15,7 +15,7 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
-from recsys.artifacts import ArtifactRegistry, open_registry
+from recsys.artifacts import ArtifactRegistry, registry_for
 from recsys.config import Settings
 from recsys.data.guardrails import DataShape, GuardVerdict, check_data, enforce
 from recsys.data.loaders import ColumnMap, Dataset, load_dataset
@@ -138,7 +138,7 @@ def train_ranker(settings: Settings, data: str | Path | Dataset, *, feature_name
     `force_promote` overrides both, and is recorded.
     """
     progress = progress or NullProgress()
-    registry = registry or open_registry(settings.artifacts_dir)
+    registry = registry or registry_for(settings)
     start = time.perf_counter()
     dataset = data if isinstance(data, Dataset) else load_dataset(data, ColumnMap.from_config(settings.data))
     guard = enforce(check_data(dataset.interactions, settings.guardrails, serving=serving[1] if serving else None,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from recsys.artifacts import ArtifactRegistry, open_registry
+from recsys.artifacts import ArtifactRegistry, registry_for
 from recsys.candidates.sources import CachedList
 from recsys.config import Settings
 from recsys.errors import StoreUnavailableError
@@ -62,7 +62,7 @@ class RecommendationService:
                  feature_sink: FeatureSink | None = None) -> None:
         self.settings = settings
         self.store = store
-        self.registry = registry or open_registry(settings.artifacts_dir)
+        self.registry = registry or registry_for(settings, store)
         self.feature_sink = feature_sink
         self._state = EMPTY_STATE
         self._reload_lock = threading.Lock()

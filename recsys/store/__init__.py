@@ -6,6 +6,7 @@
     store.feature_log  sampled served feature rows                      (feature_log.py)
     store.jobs         job history                                      (job_history.py)
     store.locks        job locks                                        (locks.py)
+    store.artifacts    bundles and models, chunked (an ArtifactStorage) (artifact_files.py)
     store.read_user    the serving read: candidates + history + session + pointer, one round trip
 
 Nothing outside this package touches a backend or a key: a new use of the store is a named method
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from recsys.errors import ConfigError, CorruptValueError
+from recsys.store.artifact_files import ArtifactFiles
 from recsys.store.backend import BreakerStats, KVBackend
 from recsys.store.candidates import CandidateVersions, VersionWriter, new_version_id
 from recsys.store.codec import decode_candidates, decode_indices
@@ -71,6 +73,7 @@ class Store:
         self.feature_log = FeatureLogStore(backend, self._keys)
         self.locks = LockStore(backend, self._keys)
         self.jobs = JobHistory(backend, self._keys, self.locks, max_runs=job_history_max_runs)
+        self.artifacts = ArtifactFiles(backend, namespace)
 
     @property
     def url(self) -> str:

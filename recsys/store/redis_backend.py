@@ -50,6 +50,7 @@ class RedisBackend:
         self.scan_batch = scan_batch
         self._name = redact_url(url)
         self._breaker = CircuitBreaker(self._name, breaker_cooldown_s)
+        self._node_breakers: dict[str, CircuitBreaker] = {}  # cluster: one per master (RedisClusterBackend)
         self._client: Any = self._connect(url, timeout_s)
         self._cas_delete = self._client.register_script(_CAS_DELETE)
         self._cas_expire = self._client.register_script(_CAS_EXPIRE)
@@ -60,24 +61,29 @@ class RedisBackend:
         return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
                                     health_check_interval=0)
 
-    def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
-        if not self._breaker.allow():
+    def _breaker_for(self, route: str | None) -> CircuitBreaker:
+        """The breaker guarding a call on key `route` (one server: one breaker for every call)."""
+        return self._breaker
+
+    def _call(self, fn: Callable[..., _T], *args: Any, route: str | None = None) -> _T:
+        breaker = self._breaker_for(route)
+        if not breaker.allow():
             raise StoreUnavailableError(f"redis at {self._name} unavailable: circuit open after a connection "
-                                        f"failure, next probe in {self._breaker.retry_in():.2f}s")
+                                        f"failure, next probe in {breaker.retry_in():.2f}s")
         try:
             out = fn(*args)
         except _UNAVAILABLE as exc:
-            self._breaker.record_failure()
+            breaker.record_failure()
             raise StoreUnavailableError(f"redis at {self._name} unavailable: {exc}") from exc
         except redis.RedisError as exc:
             # The server answered but refused (OOM, MISCONF, read-only replica): it is up, yet cannot
             # serve this call. Still the store being unavailable to the caller, not a bug (no 500).
-            self._breaker.record_success()
+            breaker.record_success()
             raise StoreUnavailableError(f"redis at {self._name} refused the command: {exc}") from exc
         except BaseException:
-            self._breaker.record_success()  # not a connection failure: never leave a probe hanging
+            breaker.record_success()  # not a connection failure: never leave a probe hanging
             raise
-        self._breaker.record_success()
+        breaker.record_success()
         return out
 
     def ping(self) -> bool:
@@ -87,10 +93,10 @@ class RedisBackend:
             return False
 
     def get(self, key: str) -> bytes | None:
-        return cast("bytes | None", self._call(self._client.get, key))  # no decode_responses: always bytes
+        return cast("bytes | None", self._call(self._client.get, key, route=key))  # no decode_responses: always bytes
 
     def set(self, key: str, value: bytes, ttl_ms: int | None = None) -> None:
-        self._call(lambda: self._client.set(key, value, px=ttl_ms))
+        self._call(lambda: self._client.set(key, value, px=ttl_ms), route=key)
 
     def set_many(self, items: Sequence[tuple[str, bytes]]) -> None:
         """One MSET: a single command instead of a pipeline of SETs (~3x fewer client cycles)."""
@@ -102,13 +108,13 @@ class RedisBackend:
             self._call(self._client.delete, *keys)
 
     def set_if_absent(self, key: str, value: bytes, ttl_ms: int) -> bool:
-        return bool(self._call(lambda: self._client.set(key, value, nx=True, px=ttl_ms)))
+        return bool(self._call(lambda: self._client.set(key, value, nx=True, px=ttl_ms), route=key))
 
     def compare_and_delete(self, key: str, value: bytes) -> bool:
-        return bool(self._call(lambda: self._cas_delete(keys=[key], args=[value])))
+        return bool(self._call(lambda: self._cas_delete(keys=[key], args=[value]), route=key))
 
     def compare_and_expire(self, key: str, value: bytes, ttl_ms: int) -> bool:
-        return bool(self._call(lambda: self._cas_expire(keys=[key], args=[value, ttl_ms])))
+        return bool(self._call(lambda: self._cas_expire(keys=[key], args=[value, ttl_ms]), route=key))
 
     def expire_prefix(self, prefix: str, ttl_ms: int) -> int:
         def run() -> int:
@@ -128,10 +134,10 @@ class RedisBackend:
 
     def list_append(self, key: str, values: Sequence[bytes], max_len: int, ttl_ms: int | None) -> None:
         if values:
-            self._call(lambda: self._list_append(keys=[key], args=[max_len, ttl_ms or 0, *values]))
+            self._call(lambda: self._list_append(keys=[key], args=[max_len, ttl_ms or 0, *values]), route=key)
 
     def list_range(self, key: str) -> list[bytes]:
-        return cast("list[bytes]", self._call(lambda: self._client.lrange(key, 0, -1)))
+        return cast("list[bytes]", self._call(lambda: self._client.lrange(key, 0, -1), route=key))
 
     def fetch(self, keys: Sequence[str], lists: Sequence[str]) -> tuple[list[bytes | None], list[list[bytes]]]:
         def run() -> tuple[list[bytes | None], list[list[bytes]]]:
@@ -142,11 +148,17 @@ class RedisBackend:
                 pipe.lrange(k, 0, -1)
             out = pipe.execute()
             return out[:len(keys)], out[len(keys):]
-        return self._call(run)
+        # One user's keys share a slot (keys.py): the first key routes the whole read on a cluster.
+        return self._call(run, route=(keys[0] if keys else lists[0] if lists else None))
 
     def breaker(self) -> BreakerStats:
-        b = self._breaker
-        return BreakerStats(open=b.state != CLOSED, rejected_calls=b.rejected_count, outages=b.opened_count)
+        breakers = self._breakers()
+        return BreakerStats(open=any(b.state != CLOSED for b in breakers),
+                            rejected_calls=sum(b.rejected_count for b in breakers),
+                            outages=sum(b.opened_count for b in breakers))
+
+    def _breakers(self) -> list[CircuitBreaker]:
+        return [self._breaker]
 
     def close(self) -> None:
         self._client.close()
@@ -162,6 +174,24 @@ class RedisClusterBackend(RedisBackend):
     """
 
     clustered = True
+
+    def _breaker_for(self, route: str | None) -> CircuitBreaker:
+        """One breaker per master: while one master is down (failover), only requests for its slots fail
+        fast; the other masters' users are served as usual. Calls spanning slots use the shared one."""
+        if route is None:
+            return self._breaker
+        try:
+            node = self._client.get_node_from_key(route).name
+        except Exception:  # topology not known yet (a node down at start-up): the shared breaker
+            return self._breaker
+        breaker = self._node_breakers.get(node)
+        if breaker is None:
+            breaker = self._node_breakers.setdefault(node, CircuitBreaker(f"{self._name} node {node}",
+                                                                          self._breaker.cooldown_s))
+        return breaker
+
+    def _breakers(self) -> list[CircuitBreaker]:
+        return [self._breaker, *self._node_breakers.values()]
 
     @staticmethod
     def _connect(url: str, timeout_s: float) -> Any:

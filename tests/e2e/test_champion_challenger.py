@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from recsys.artifacts import open_registry
+from recsys.artifacts import open_registry, registry_for
 from recsys.config import Settings
 from recsys.data.synthetic import write_synthetic
 from recsys.ranking.champion import KEEP, PROMOTE, group_ndcg
@@ -152,7 +152,7 @@ def test_cli_train_ranker_on_a_toy_file_is_refused_against_the_serving_data(ml10
     runner = CliRunner()
     try:
         assert runner.invoke(app, ["refresh", "--data", str(ml100k)], env=env).exit_code == 0
-        registry = open_registry(tmp_path / "artifacts")
+        registry = registry_for(Settings(store_url=REDIS_URL, store_namespace=ns, artifacts_dir=tmp_path / "artifacts"))
         toy = _toy(tmp_path / "toy.csv")
         result = runner.invoke(app, ["train-ranker", "--data", str(toy)], env=env)
         flat = " ".join(result.output.split())

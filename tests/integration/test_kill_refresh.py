@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from recsys.artifacts import open_registry
+from recsys.artifacts import ArtifactRegistry
 from recsys.engines.verify import verify_published
 from recsys.store import Store, open_backend
 from recsys.store.integrity import orphaned_versions
@@ -73,7 +73,7 @@ def _kill_when(proc: subprocess.Popen[bytes], condition: Callable[[], bool], tim
 def test_refresh_killed_anywhere_leaves_a_complete_version(
         setup: tuple[Store, dict[str, str], Path, list[str]]) -> None:
     store, env, data, users = setup
-    registry = open_registry(Path(env["RECSYS_ARTIFACTS_DIR"]))
+    registry = ArtifactRegistry(store.artifacts)  # redis:// keeps the bundles in the store too
     assert _refresh(env, data).wait(120) == 0
     first = verify_published(store, registry, users)
     assert first.ok and first.users_ok == len(users), first.problems

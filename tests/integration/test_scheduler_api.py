@@ -132,6 +132,7 @@ def write_data(trained: TrainedRanker, root: Path) -> Path:
 def test_scheduled_refresh_switches_the_live_api_with_no_failed_request(
         namespace: str, tmp_path: Path, trained_ranker: TrainedRanker) -> None:
     settings = Settings(store_url=REDIS_URL, store_namespace=namespace, artifacts_dir=tmp_path / "artifacts",
+                        artifacts_storage="files",  # the trained ranker is installed as files below
                         data_path=write_data(trained_ranker, tmp_path / "data"), admin_token=TOKEN,
                         reload_interval_seconds=0.2, seed=7,
                         scheduler=SchedulerConfig(lock_ttl_seconds=10, misfire_grace_seconds=2),
