@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
+from api.deps import document_client_token
 from api.errors import error_responses, install_error_handlers
 from api.limits import BodySizeLimitMiddleware
 from api.metrics import Metrics, MetricsMiddleware
@@ -16,11 +18,14 @@ from api.routes import events, ops, recommendations, users
 from recsys import __version__
 from recsys.config import Settings, get_settings
 from recsys.events.sink import LoopSinks
+from recsys.redact import redact_url
 from recsys.serving.feature_sink import FeatureLogSink
 from recsys.serving.service import RecommendationService
 from recsys.store import Store, store_from_settings
 
 log = logging.getLogger(__name__)
+
+DOCS_ASSETS_URL = "/static-offline-docs"
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None, *,
@@ -46,7 +51,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *,
         gc.collect()
         gc.freeze()
         metrics.service.attach(service, loop)
-        log.info("event=api_started store=%s candidates_version=%s", settings.store_url,
+        log.info("event=api_started store=%s candidates_version=%s", redact_url(settings.store_url),
                  service.state.candidates_version)
         try:
             yield
@@ -60,12 +65,16 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *,
                 st.close()
 
     # Any request may be refused with a 400 by the HTTP server itself (unparsable or oversized request line):
-    # documented once for every operation.
-    app = FastAPI(title="recsys", version=__version__, lifespan=lifespan, responses=error_responses(400),
-                  description="Hybrid recommender: ALS + FAISS candidates, LightGBM LambdaMART reranking.")
+    # documented once for every operation. /docs (Swagger UI) and /redoc load their scripts, styles and
+    # favicon from the fastapi-offline package under /static-offline-docs, not from a CDN: they render
+    # on a private network.
+    app = FastAPIOffline(title="recsys", version=__version__, lifespan=lifespan, responses=error_responses(400),
+                         description="Hybrid recommender: ALS + FAISS candidates, LightGBM LambdaMART reranking.",
+                         static_url=DOCS_ASSETS_URL)
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)
+    document_client_token(app, settings)
     app.include_router(recommendations.router)
     app.include_router(events.router)
     app.include_router(users.router)

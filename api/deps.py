@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.metrics import Metrics
@@ -48,6 +48,50 @@ async def require_admin(settings: Annotated[Settings, Depends(get_settings)],
         raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
 
+async def require_client(request: Request) -> None:
+    """The write endpoints (events, inline recommendations) feed sessions and the feature log that can
+    trigger a retrain: with RECSYS_CLIENT_TOKEN set, only clients holding it may write (401 otherwise).
+    Separate from the admin token, so a client never holds admin rights. Same constant-time comparison.
+
+    The header is read here rather than through a security dependency: the token is optional, and the
+    OpenAPI document declares the requirement only when it is set (`document_client_token`).
+    """
+    expected = request.app.state.settings.client_token
+    if not expected:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        token = ""
+    if not hmac.compare_digest(_digest(token.strip()), _digest(expected)):
+        raise HTTPException(401, "missing or wrong client token (Authorization: Bearer $RECSYS_CLIENT_TOKEN)",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+CLIENT_SCHEME = "ClientToken"
+CLIENT_WRITES = (("/v1/events", "post"), ("/v1/recommendations", "post"))
+
+
+def document_client_token(app: FastAPI, settings: Settings) -> None:
+    """With a client token set, the OpenAPI document says so: a bearer scheme on the write endpoints."""
+    if not settings.client_token:
+        return
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes[CLIENT_SCHEME] = {"type": "http", "scheme": "bearer",
+                                  "description": "RECSYS_CLIENT_TOKEN: required by the write endpoints"}
+        for path, method in CLIENT_WRITES:
+            schema["paths"][path][method]["security"] = [{CLIENT_SCHEME: []}]
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 ServiceDep = Annotated[RecommendationService, Depends(get_service)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 AdminDep = Annotated[None, Depends(require_admin)]
+ClientDep = Annotated[None, Depends(require_client)]

@@ -7,18 +7,29 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from recsys.data.schema import EVENT_WEIGHTS
+from recsys.data.schema import EVENT_NAMES, ID_MAX_LENGTH, ID_PATTERN, ID_RULE, event_problem, timestamp_problem
+from recsys.serving.fallback import FallbackReason
 
-# Ids travel through the session store as tab-separated text: no control characters allowed.
-Id = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\t\n\r\x00]+$")]
+# The id, event and timestamp rules are the data contract's (recsys/data/schema.py), shared with the
+# file loaders: data arriving by file or by HTTP is held to the same rules.
+Id = Annotated[str, Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN, description=ID_RULE)]
 MAX_EVENTS_PER_BATCH = 100
+# A live session event is recent: older ones are history, which arrives by file (`recsys refresh`).
 MAX_EVENT_AGE_SECONDS = 30 * 86400
-MAX_CLOCK_SKEW_SECONDS = 300
 
 
 def _known_event(v: str) -> str:
-    if v not in EVENT_WEIGHTS:
-        raise ValueError(f"unknown event type {v!r}; use one of {sorted(EVENT_WEIGHTS)}")
+    problem = event_problem(v)
+    if problem:
+        raise ValueError(problem)
+    return v
+
+
+def _not_a_bool(v: object) -> object:
+    """JSON `true` is not the number 1 (pydantic's lax mode would take it); 4.0 still is the integer 4,
+    as JSON Schema says."""
+    if isinstance(v, bool):
+        raise ValueError("expected a number, got a boolean")
     return v
 
 
@@ -26,8 +37,9 @@ def _plausible_time(v: float | None) -> float | None:
     if v is None:
         return v
     now = time.time()
-    if v > now + MAX_CLOCK_SKEW_SECONDS:
-        raise ValueError("timestamp is in the future (expected unix seconds, not milliseconds)")
+    problem = timestamp_problem(v, now)
+    if problem:
+        raise ValueError(problem)
     if v < now - MAX_EVENT_AGE_SECONDS:
         raise ValueError("timestamp is more than 30 days old: not a live session event")
     return v
@@ -40,13 +52,14 @@ class SessionItem(BaseModel):
 
     item_id: Id
     # The enum is for the schema (clients, fuzzers); the validator keeps the message that names the choices.
-    event: str = Field("click", description=f"one of {sorted(EVENT_WEIGHTS)}",
-                       json_schema_extra={"enum": list(sorted(EVENT_WEIGHTS))})
+    event: str = Field("click", description=f"one of {list(EVENT_NAMES)}",
+                       json_schema_extra={"enum": list(EVENT_NAMES)})
     timestamp: float | None = Field(None, allow_inf_nan=False,
                                     description="unix seconds; default now. Must lie within the last 30 days "
-                                                "and at most 5 minutes ahead (milliseconds are rejected)")
+                                                "and at most 1 day ahead (milliseconds are rejected)")
 
     _event = field_validator("event")(_known_event)
+    _no_bool = field_validator("timestamp", mode="before")(_not_a_bool)
     _time = field_validator("timestamp")(_plausible_time)
 
 
@@ -66,6 +79,8 @@ class RecommendationRequest(BaseModel):
     session: list[SessionItem] = Field(default_factory=list, max_length=MAX_EVENTS_PER_BATCH)
     exclude: list[Id] = Field(default_factory=list, max_length=1000)
 
+    _no_bool = field_validator("k", mode="before")(_not_a_bool)
+
 
 class ScoredItemOut(BaseModel):
     item_id: str
@@ -78,8 +93,8 @@ class RecommendationResponse(BaseModel):
     items: list[ScoredItemOut]
     model_version: str | None
     candidates_version: str | None
-    fallback: str | None = Field(None, description="null, or why a fallback was used "
-                                 "(unknown_user, store_unavailable, no_model, model_error, no_candidates_published)")
+    fallback: str | None = Field(None, description="null, or why a fallback was used: one of "
+                                 + ", ".join(r.value for r in FallbackReason))
     rec_id: str | None = Field(None, description="id of this served list (recommendations only): send it with "
                                "the events it leads to; the impression log records the list under it")
 

@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from recsys.redact import redact_url
+
 if TYPE_CHECKING:
     from recsys.artifacts.registry import ModelSummary
     from recsys.config import Settings
@@ -131,7 +133,11 @@ def ranker_training(result: TrainResult) -> None:
     console.print(table)
     console.print(f"training rows: base data {result.rows_base}, lake {result.rows_lake}")
     console.print(f"valid nDCG@10={result.valid_ndcg:.4f} best_iteration={result.best_iteration} "
-                  f"seconds={result.seconds:.1f} promoted={result.promoted} ({result.reason}) path={result.path}")
+                  f"seconds={result.seconds:.1f} path={result.path}")
+    console.print(f"promoted={result.promoted}: {result.reason}", soft_wrap=True)
+    if result.guardrails is not None and result.guardrails.forced:
+        console.print("[yellow]note:[/] trained with --force over the publish guardrails: "
+                      + escape("; ".join(result.guardrails.problems)), soft_wrap=True)
     if result.pruning:
         console.print(f"feature pruning: {result.pruning.get('outcome')} — {result.pruning.get('reason')} "
                       f"(details: recsys features report)", soft_wrap=True)
@@ -139,7 +145,7 @@ def ranker_training(result: TrainResult) -> None:
 
 def serving(settings: Settings) -> None:
     console.print(f"serving on http://{settings.host}:{settings.port} with {settings.workers} worker(s)  "
-                  f"(docs: /docs, metrics: /metrics, store: {settings.store_url})")
+                  f"(docs: /docs, metrics: /metrics, store: {redact_url(settings.store_url)})")
 
 
 def demo(result: DemoResult, settings: Settings, *, serve: bool) -> None:
@@ -153,7 +159,7 @@ def demo(result: DemoResult, settings: Settings, *, serve: bool) -> None:
     for item in result.sample.items:
         table.add_row(str(item.rank), item.item_id, f"{item.score:.4f}")
     console.print(table)
-    console.print(f"store: {settings.store_url}\nartifacts: {settings.artifacts_dir}")
+    console.print(f"store: {redact_url(settings.store_url)}\nartifacts: {settings.artifacts_dir}")
     if serve:
         base = f"http://{settings.host}:{settings.port}"
         console.print(f"API:     {base}/v1/users/{result.sample.user_id}/recommendations?k=10\n"

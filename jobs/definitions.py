@@ -24,17 +24,21 @@ def refresh(ctx: JobContext) -> JobOutcome:
     result = run_refresh(ctx.settings, ctx.store, ctx.settings.data_path, before_publish=ctx.checkpoint)
     return JobOutcome(version=result.version, details={
         "users": result.users, "items": result.items, "interactions": result.interactions,
-        "rows_base": result.rows_base, "rows_lake": result.rows_lake, "seconds": round(result.total_seconds, 2)})
+        "rows_base": result.rows_base, "rows_lake": result.rows_lake, "seconds": round(result.total_seconds, 2),
+        "guardrails": result.guardrails.to_dict() if result.guardrails else None})
 
 
 def train_ranker(ctx: JobContext) -> JobOutcome:
-    """LightGBM LambdaMART ranker on `settings.data_path`, promoted (after `ctx.checkpoint()`) if not worse."""
+    """LightGBM LambdaMART ranker on `settings.data_path` (checked against the serving candidate version),
+    promoted (after `ctx.checkpoint()`) if it ranks at least as well as the serving model on the same users."""
+    from recsys.engines.publish import serving_shape
     from recsys.ranking.train import train_ranker_job
 
-    result = train_ranker_job(ctx.settings, before_publish=ctx.checkpoint)
+    result = train_ranker_job(ctx.settings, before_publish=ctx.checkpoint, serving=serving_shape(ctx.store))
+    comparison = result.comparison.to_dict() if result.comparison else {}
     return JobOutcome(version=result.model_version, details={
         "rows_base": result.rows_base, "rows_lake": result.rows_lake, "promoted": result.promoted,
-        "valid_ndcg": round(result.valid_ndcg, 4)})
+        "message": result.reason, "valid_ndcg": result.valid_ndcg, "promotion": comparison})
 
 
 def drift(ctx: JobContext) -> JobOutcome:

@@ -101,6 +101,11 @@ class DriftConfig(BaseModel):
     # "training": the training sample written with the model (reference.parquet).
     reference: str = Field("served", pattern="^(served|training)$")
     reference_rows: int = Field(1000, ge=10)
+    # One client must not steer the verdict (the write endpoints are open unless RECSYS_CLIENT_TOKEN is
+    # set): each user counts with at most `max_rows_per_user` of their newest rows (a request logs ~3),
+    # and a verdict (or a frozen reference) needs rows from at least `min_users` distinct users.
+    max_rows_per_user: int = Field(20, ge=1)
+    min_users: int = Field(20, ge=1)
 
 
 class LoopConfig(BaseModel):
@@ -131,6 +136,12 @@ class RankerConfig(BaseModel):
     # ranker had 131 trees and predict took 0.55 ms of a ~2 ms request. Capped at 40, reranked nDCG@10
     # was 0.1746 on ml-100k (uncapped 0.1741, 3 seeds) and 0.2530 on synthetic data (0.2561, 2 seeds).
     max_trees: int = Field(40, ge=1, le=5000)
+    # Champion/challenger (recsys/ranking/champion.py): a new ranker is promoted when its nDCG@10 on the
+    # new run's validation groups is at most `promotion_tolerance` below the serving model's on the same
+    # groups (the pruning tolerance: a model pruned within it is not blocked by noise), and only when
+    # there are at least `promotion_min_groups` groups to compare on.
+    promotion_tolerance: float = Field(0.002, ge=0.0)
+    promotion_min_groups: int = Field(50, ge=1)
 
 
 class PruningConfig(BaseModel):
@@ -161,6 +172,37 @@ class PruningConfig(BaseModel):
     min_features: int = Field(3, ge=1, description="never prune below this many features")
 
 
+class DataConfig(BaseModel):
+    """How the user's files name the data contract's columns (RECSYS_DATA__USER_COL=…). Every command that
+    reads interactions (refresh, train-ranker, evaluate, demo --data) and the scheduled jobs use it; the
+    commands' --user-col/--item-col/… flags override it for one run."""
+
+    user_col: str = Field("user_id", min_length=1)
+    item_col: str = Field("item_id", min_length=1)
+    time_col: str = Field("timestamp", min_length=1)
+    event_col: str = Field("event", min_length=1)
+    weight_col: str = Field("weight", min_length=1)
+
+
+class GuardrailConfig(BaseModel):
+    """What new data must look like before a refresh may replace the serving candidate version, or a
+    ranker trained on it may be promoted (recsys/data/guardrails.py). `--force` overrides, and is recorded.
+
+    Compared with the serving version: users, items and interactions may each shrink by at most
+    `max_shrink` (a share), and at least `min_item_overlap` of the serving version's items must still be
+    in the new data. Always (the first publish too): at least `min_users`, `min_items` and
+    `min_interactions`.
+    """
+
+    max_shrink: float = Field(0.5, ge=0.0, le=1.0, description="largest accepted drop of users, items or "
+                                                                "interactions, as a share of the serving version")
+    min_item_overlap: float = Field(0.5, ge=0.0, le=1.0, description="share of the serving version's items "
+                                                                     "the new data must still contain")
+    min_users: int = Field(10, ge=1)
+    min_items: int = Field(10, ge=2)
+    min_interactions: int = Field(100, ge=1)
+
+
 class Settings(BaseSettings):
     """Process-wide settings. Every field is also an env var: RECSYS_<FIELD>, nested with `__`."""
 
@@ -178,6 +220,8 @@ class Settings(BaseSettings):
                             "itself so API replicas need nothing but the store URL; auto = the store for "
                             "redis:// and redis-cluster://, files for the embedded store")
     admin_token: str = Field("", description="Bearer token for /v1/admin/*; empty disables admin endpoints")
+    client_token: str = Field("", description="Bearer token the write endpoints (POST /v1/events, POST "
+                                              "/v1/recommendations) require; empty: open to any client")
     version_grace_seconds: int = Field(3600, ge=0, description="How long superseded versions stay readable")
     session_ttl_seconds: int = Field(1800, ge=1)
     session_max_events: int = Field(50, ge=1, le=1000)
@@ -208,6 +252,8 @@ class Settings(BaseSettings):
                                        "by the ingest job")
     data_window_days: float | None = Field(None, gt=0, description="Training reads base data + lake rows of "
                                            "the last N days before the newest row (None: everything)")
+    data: DataConfig = DataConfig()
+    guardrails: GuardrailConfig = GuardrailConfig()
     scheduler: SchedulerConfig = SchedulerConfig()
     loop: LoopConfig = LoopConfig()
     drift: DriftConfig = DriftConfig()

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recsys.config import Settings
-from recsys.data.loaders import Dataset, load_dataset
+from recsys.data.loaders import ColumnMap, Dataset, load_dataset
 from recsys.engines.local import RefreshResult, run_refresh
+from recsys.engines.publish import serving_shape
 from recsys.progress import NullProgress, Progress
 from recsys.ranking.train import TrainResult, train_ranker
 from recsys.serving.service import Recommendations, RecommendationService
@@ -37,13 +38,20 @@ def ensure_synthetic(path: Path, users: int, items: int, seed: int, progress: Pr
 
 
 def run_demo(settings: Settings, store: Store, *, data: Path | None, users: int, items: int,
-             progress: Progress | None = None) -> DemoResult:
+             progress: Progress | None = None, force: bool = False) -> DemoResult:
+    """`--data` is read with the settings' column mapping (RECSYS_DATA__…); the synthetic set has the
+    contract's names. The refresh and the ranker pass the same guardrails as their commands (`force`)."""
     progress = progress or NullProgress()
-    path = data or ensure_synthetic(settings.artifacts_dir.parent / "generated" / "demo", users, items,
-                                    settings.seed, progress)
-    dataset: Dataset = load_dataset(path)
-    refresh = run_refresh(settings, store, dataset, progress=progress)
-    ranker = train_ranker(settings, dataset, progress=progress)
+    if data is not None:
+        dataset: Dataset = load_dataset(data, ColumnMap.from_config(settings.data))
+        path = data
+    else:
+        path = ensure_synthetic(settings.artifacts_dir.parent / "generated" / "demo", users, items, settings.seed,
+                                progress)
+        dataset = load_dataset(path)
+    refresh = run_refresh(settings, store, dataset, progress=progress, force=force)
+    ranker = train_ranker(settings, dataset, progress=progress, force_promote=force,
+                          serving=serving_shape(store))
     service = RecommendationService(settings, store)
     service.reload()
     sample_user = str(dataset.interactions["user_id"].sort()[0])

@@ -33,18 +33,21 @@ class PrivateRedis:
     `persist=True`: append-only file in `tmp`, a clean restart comes back with the data.
     """
 
-    def __init__(self, tmp: Path, *, persist: bool = False) -> None:
+    def __init__(self, tmp: Path, *, persist: bool = False, password: str | None = None) -> None:
         self.port = free_port()
         self.tmp = tmp
         self.persist = persist
+        self.password = password  # requirepass: clients must authenticate (the secrets test)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def _ping(self) -> bool:
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.2, socket_connect_timeout=0.2)
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=0.2, socket_connect_timeout=0.2,
+                             password=self.password)
         try:
             return bool(client.ping())
         except redis.RedisError:
@@ -55,7 +58,8 @@ class PrivateRedis:
     def start(self) -> None:
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "yes" if self.persist else "no", "--dir", str(self.tmp)],
+                                      "--appendonly", "yes" if self.persist else "no", "--dir", str(self.tmp),
+                                      *(["--requirepass", self.password] if self.password else [])],
                                      stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Request
 from pydantic import Field
 
-from api.deps import MetricsDep, ServiceDep
+from api.deps import ClientDep, MetricsDep, ServiceDep
 from api.errors import error_responses
 from api.schemas import MAX_EVENTS_PER_BATCH, Event, EventsAccepted
 from recsys.errors import StoreUnavailableError
@@ -20,14 +20,15 @@ EventBatch = Annotated[list[Event], Field(min_length=1, max_length=MAX_EVENTS_PE
 
 
 @router.post("/events", response_model=EventsAccepted, status_code=202,
-             responses=error_responses(413, 422, 503))
+             responses=error_responses(401, 413, 422, 503))
 def post_events(body: Annotated[Event | EventBatch, Body(description="one event or an array of up to 100")],
-                request: Request, service: ServiceDep, metrics: MetricsDep) -> EventsAccepted:
+                request: Request, _: ClientDep, service: ServiceDep, metrics: MetricsDep) -> EventsAccepted:
     """Append events to each user's session (capped length, TTL refreshed on activity).
 
     While the store is down, events are kept in memory (bounded) and written when it returns
-    (`buffered` in the response); 503 with Retry-After only when that buffer is full. Every accepted
-    event is also appended to the event log (in the background), from which the lake is ingested.
+    (`buffered` in the response); 503 with Retry-After only when that buffer is full. With
+    RECSYS_CLIENT_TOKEN set, the request needs `Authorization: Bearer <client token>` (else 401). Every
+    accepted event is also appended to the event log (in the background), from which the lake is ingested.
     """
     events = body if isinstance(body, list) else [body]
     now = time.time()

@@ -23,19 +23,28 @@ def healthz() -> Health:
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
 def readyz(service: ServiceDep) -> Response:
-    """ready: store reachable and artifacts loaded; degraded (200): serving fallbacks; 503: nothing to serve."""
+    """ready: store reachable and artifacts loaded; degraded (200): serving fallbacks; 503: nothing to serve.
+
+    Computed from what serves now (the state of the last reload): fixing a cause clears its reason at the
+    next reload (the poller's, or POST /v1/admin/reload)."""
     state = service.state
     reasons = []
     store_ok = service.store.ping()
     if not store_ok:
         reasons.append("store unreachable: serving popular items from memory")
-    if state.bundle is None:
-        reasons.append("no candidate version loaded (run `recsys refresh`)")
-    elif state.version_lost:
+    if state.bundle_error is not None:
+        serving = (f"still serving version {state.candidates_version}" if state.bundle is not None
+                   else "nothing to serve")
+        reasons.append(f"candidate version {state.failed_version} is published but its bundle cannot be loaded: "
+                       f"{state.bundle_error} ({serving}; fix or republish with `recsys refresh`)")
+    elif state.bundle is None:
+        reasons.append("no candidate version published yet (run `recsys refresh`)")
+    if state.bundle is not None and state.version_lost:
         reasons.append(f"the store no longer holds version {state.candidates_version} (restarted empty?): "
                        "serving popular items until the next `recsys refresh` publishes")
     if state.model_error:
-        reasons.append(state.model_error + (" (previous model keeps serving)" if state.model else ""))
+        reasons.append(state.model_error + (" (previous model keeps serving)" if state.model else
+                                            ": serving ALS order"))
     elif state.model is None:
         reasons.append("no ranker model (run `recsys train-ranker`): serving ALS order")
     status = "ready" if not reasons else ("degraded" if state.bundle is not None else "unavailable")
@@ -73,7 +82,8 @@ def admin_jobs(_: AdminDep, service: ServiceDep,
 @router.post("/v1/admin/reload", tags=["admin"], responses=error_responses(401, 403))
 def admin_reload(_: AdminDep, service: ServiceDep) -> dict[str, object]:
     """Pick up a new candidate version or promoted model now, instead of at the next poll."""
-    changed = service.reload()
+    changed = service.reload(force=True)
     state = service.state
     return {"changed": changed, "candidates_version": state.candidates_version,
-            "model_version": state.model.version if state.model else None, "model_error": state.model_error}
+            "model_version": state.model.version if state.model else None, "model_error": state.model_error,
+            "bundle_error": state.bundle_error}

@@ -8,16 +8,17 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
-from api.deps import MetricsDep, ServiceDep
+from api.deps import ClientDep, MetricsDep, ServiceDep
 from api.errors import error_responses
 from api.metrics import Metrics
 from api.schemas import Id, RecommendationRequest, RecommendationResponse, ScoredItemOut, SimilarItemsResponse
+from recsys.data.schema import ID_MAX_LENGTH, ID_PATTERN, ID_RULE
 from recsys.serving import FallbackReason, Recommendations
 from recsys.store import SessionEvent
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
-UserPath = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[^\t\n\r\x00]+$")]
+UserPath = Annotated[str, Path(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN, description=ID_RULE)]
 
 
 def _recommendation_response(rec: Recommendations, metrics: Metrics) -> Response:
@@ -67,9 +68,11 @@ async def recommendations(request: Request, user_id: UserPath,
     return _recommendation_response(rec, state.metrics)
 
 
-@router.post("/recommendations", response_model=RecommendationResponse, responses=error_responses(413, 422))
-def recommendations_inline(body: RecommendationRequest, service: ServiceDep, metrics: MetricsDep) -> Response:
-    """Top-k with the session given inline instead of read from the session store."""
+@router.post("/recommendations", response_model=RecommendationResponse, responses=error_responses(401, 413, 422))
+def recommendations_inline(body: RecommendationRequest, _: ClientDep, service: ServiceDep,
+                           metrics: MetricsDep) -> Response:
+    """Top-k with the session given inline instead of read from the session store (its scored rows feed the
+    feature log: with RECSYS_CLIENT_TOKEN set, it needs `Authorization: Bearer <client token>`)."""
     now = time.time()
     session = [SessionEvent(s.item_id, s.event, s.timestamp if s.timestamp is not None else now)
                for s in body.session]

@@ -208,4 +208,7 @@ class ModelSummary(BaseModel):
 def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err.get("loc", ())) or "manifest"
+    if err.get("type") == "missing":
+        return f"missing field {where!r}" + (" (the list of features the model needs, in order)"
+                                             if where == "features" else "")
     return f"{where}: {err.get('msg', '')}"

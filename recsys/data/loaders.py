@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
+from recsys.config import DataConfig
 from recsys.data.schema import ValidationReport, validate_interactions, validate_items
 from recsys.errors import DataValidationError
 
@@ -26,7 +27,7 @@ ML100K_GENRES = [
 
 @dataclass
 class ColumnMap:
-    """Names of the contract columns in a user's file (CLI: --user-col etc.)."""
+    """Names of the contract columns in a user's file (settings `RECSYS_DATA__…`, CLI --user-col etc.)."""
 
     user_id: str = "user_id"
     item_id: str = "item_id"
@@ -34,7 +35,20 @@ class ColumnMap:
     event: str = "event"
     weight: str = "weight"
 
+    @classmethod
+    def from_config(cls, config: DataConfig) -> ColumnMap:
+        return cls(config.user_col, config.item_col, config.time_col, config.event_col, config.weight_col)
+
     def rename(self, df: pl.DataFrame, path: str = "") -> pl.DataFrame:
+        required = {"user_id", "item_id", "timestamp"}
+        absent = [(dst, src) for dst, src in vars(self).items()
+                  if src != dst and src not in df.columns and (dst in required or dst in df.columns)]
+        if absent:
+            dst, src = absent[0]
+            raise DataValidationError(
+                f"column {src!r} (mapped to {dst}) is not in the file; found {df.columns}: fix the mapping "
+                f"(--{_FLAG[dst]} or RECSYS_DATA__{_FLAG[dst].upper().replace('-', '_')})",
+                path=path or None, column=src)
         mapping = {src: dst for dst, src in vars(self).items() if src in df.columns and src != dst}
         clash = [dst for dst in mapping.values() if dst in df.columns and dst not in mapping]
         if clash:
@@ -42,6 +56,10 @@ class ColumnMap:
                 f"column {clash[0]!r} already exists and another column is mapped onto it; "
                 "drop one or map both", path=path or None, column=clash[0])
         return df.rename(mapping)
+
+
+_FLAG = {"user_id": "user-col", "item_id": "item-col", "timestamp": "time-col", "event": "event-col",
+         "weight": "weight-col"}
 
 
 @dataclass
@@ -178,7 +196,11 @@ def detect_format(path: Path) -> str:
 
 
 def load_dataset(path: str | Path, columns: ColumnMap | None = None, *, now: float | None = None) -> Dataset:
-    """Read and validate interactions (and items when present) from a file or a directory."""
+    """Read and validate interactions (and items when present) from a file or a directory.
+
+    `columns` maps the user's column names onto the contract's (Parquet/CSV tables and directories
+    only; the MovieLens layouts are read by name).
+    """
     p = Path(path)
     if not p.exists():
         raise DataValidationError("path does not exist", path=str(p))
@@ -205,7 +227,7 @@ def load_dataset(path: str | Path, columns: ColumnMap | None = None, *, now: flo
     else:
         src = p
         raw = _read_table(p)
-    if columns is not None:
+    if columns is not None and fmt in ("table", "directory"):  # MovieLens layouts have their own names
         raw = columns.rename(raw, str(src))
     interactions, report = validate_interactions(raw, str(src), now=now)
     if items is not None:

@@ -9,6 +9,14 @@ import polars as pl
 from recsys.errors import DataValidationError
 
 
+class SplitTooSmallError(DataValidationError):
+    """No user qualifies for the protocol: the data set is too small or too short per user for it."""
+
+    def __init__(self, message: str, *, protocol: str) -> None:
+        super().__init__(message)
+        self.protocol = protocol
+
+
 @dataclass
 class HoldoutSplit:
     """Training interactions, each evaluation user's live session and the targets to find."""
@@ -73,9 +81,15 @@ def session_holdout(interactions: pl.DataFrame, *, n_holdout: int = 10, n_sessio
     train = df.filter(~held_mask)
     held = df.filter(held_mask).with_columns((pl.col("_pos") - (pl.col("_n") - n_holdout)).alias("_h"))
     if held.height == 0:
-        raise DataValidationError(
+        counts = interactions.group_by("user_id").len()["len"]
+        most = int(counts.to_numpy().max()) if counts.len() else 0
+        raise SplitTooSmallError(
             f"data set too small for session-holdout: no user has >= {min_interactions} interactions "
-            f"({interactions['user_id'].n_unique()} users, {interactions.height} interactions)")
+            f"({interactions['user_id'].n_unique()} users, {interactions.height} interactions, at most {most} for "
+            f"one user). The protocol holds out each evaluation user's last {n_holdout} interactions "
+            f"({n_session} as the live session, the rest as targets), so an evaluation user needs at least "
+            f"{min_interactions} ({min_interactions - n_holdout} or more left to train on)",
+            protocol="session-holdout")
     return _session_and_targets(train.drop("_pos", "_n"), held, n_session,
                                 too_small="data set too small for session-holdout: every held-out item was "
                                           "already seen, no evaluation user has a target")
@@ -105,9 +119,9 @@ def global_time(interactions: pl.DataFrame, *, quantile: float = 0.9, n_session:
         pl.int_range(pl.len()).over("user_id").alias("_h"), pl.len().over("user_id").alias("_n"))
     after = after.filter(pl.col("_n") >= min_after)
     if after.height == 0:
-        raise DataValidationError(
+        raise SplitTooSmallError(
             f"data set too small for global-time: no user has >= {min_after} interactions after the "
-            f"cutoff {cutoff} (timestamp quantile {quantile}); lower the quantile or add data")
+            f"cutoff {cutoff} (timestamp quantile {quantile}); lower the quantile or add data", protocol="global-time")
     # Interactions after the cutoff of users that are not evaluated are dropped: they are the future.
     split = _session_and_targets(before, after, n_session,
                                  too_small="data set too small for global-time: every item after the cutoff was "

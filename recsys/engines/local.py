@@ -11,9 +11,10 @@ from recsys.artifacts import ArtifactRegistry, registry_for
 from recsys.candidates.matrix import code_interactions
 from recsys.candidates.pipeline import build_candidates_coded
 from recsys.config import Settings
+from recsys.data.guardrails import GuardVerdict, check_data, enforce
 from recsys.data.loaders import ColumnMap, Dataset
 from recsys.data.training import load_training_data
-from recsys.engines.publish import publish_artifacts
+from recsys.engines.publish import publish_artifacts, serving_shape
 from recsys.progress import NullProgress, Progress
 from recsys.store import Store, new_version_id
 from recsys.timing import Stopwatch, peak_rss_bytes
@@ -33,6 +34,7 @@ class RefreshResult:
     notes: list[str] = field(default_factory=list)
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # CPU seconds (all threads) per stage
     peak_rss_bytes: int = 0  # this process's peak RSS when the refresh ended
+    guardrails: GuardVerdict | None = None  # the publish check (forced=True: published over a refusal)
     rows_base: int = 0  # training rows from the base data (RECSYS_DATA_PATH / --data)
     rows_lake: int = 0  # training rows from the lake (events that came through the API)
 
@@ -44,11 +46,13 @@ class RefreshResult:
 def run_refresh(settings: Settings, store: Store, data: str | Path | Dataset | None = None, *,
                 columns: ColumnMap | None = None, progress: Progress | None = None,
                 before_publish: Callable[[], None] | None = None,
-                registry: ArtifactRegistry | None = None) -> RefreshResult:
-    """The whole refresh. Raises (and publishes nothing) on invalid input or any failure.
+                registry: ArtifactRegistry | None = None, force: bool = False) -> RefreshResult:
+    """The whole refresh. Raises (and publishes nothing) on invalid input, on data that fails the publish
+    guardrails against the serving version (unless `force`), or on any failure.
 
-    `data` a path (or None: settings.data_path, which may be unset) is read together with the lake
-    (data/training.py); a Dataset built in memory (evaluation, tests) is used as it is.
+    A path (or None: settings.data_path, which may be unset) is read with `columns` (default: the
+    settings' column mapping, `RECSYS_DATA__…`) together with the lake (data/training.py); a Dataset
+    built in memory (evaluation, tests) is used as it is.
     """
     progress = progress or NullProgress()
     registry = registry or registry_for(settings, store)
@@ -57,9 +61,11 @@ def run_refresh(settings: Settings, store: Store, data: str | Path | Dataset | N
         if isinstance(data, Dataset):
             dataset, rows_base, rows_lake, lake_upto = data, data.interactions.height, 0, None
         else:
-            training = load_training_data(settings, data, columns=columns)
+            training = load_training_data(settings, data, columns=columns or ColumnMap.from_config(settings.data))
             dataset, rows_base, rows_lake = training.dataset, training.rows_base, training.rows_lake
             lake_upto = training.lake_events_upto
+    with watch.stage("guardrails"):
+        guard = check_guardrails(settings, store, dataset, force=force, what="publish a refresh")
     source, data_format, n_interactions = dataset.source, dataset.format, dataset.interactions.height
     items, notes = dataset.items, list(dataset.report.notes)
     with watch.stage("code"):
@@ -86,8 +92,11 @@ def run_refresh(settings: Settings, store: Store, data: str | Path | Dataset | N
             bytes_per_user = publish_artifacts(store, artifacts, version=version,
                                                batch_size=settings.publish_batch_size, progress=progress,
                                                before_publish=before_publish,
-                                               extra_meta={"source": source, "rows_base": rows_base,
-                                                           "rows_lake": rows_lake, "lake_events_upto": lake_upto})
+                                               extra_meta={"source": source, "interactions": n_interactions,
+                                                           "rows_base": rows_base, "rows_lake": rows_lake,
+                                                           "lake_events_upto": lake_upto,
+                                                           **({"guardrails_forced": guard.problems}
+                                                              if guard.forced else {})})
     except BaseException:
         registry.delete_bundle(version)
         raise
@@ -97,10 +106,24 @@ def run_refresh(settings: Settings, store: Store, data: str | Path | Dataset | N
     result = RefreshResult(version=version, users=artifacts.matrix.n_users, items=artifacts.matrix.n_items,
                            interactions=n_interactions, bytes_per_user=bytes_per_user,
                            seconds=watch.wall, cpu_seconds=watch.cpu, bundle_path=str(bundle_path),
-                           notes=notes, peak_rss_bytes=peak_rss_bytes(), rows_base=rows_base,
+                           notes=notes, peak_rss_bytes=peak_rss_bytes(), guardrails=guard, rows_base=rows_base,
                            rows_lake=rows_lake)
+    if guard.forced:
+        result.notes.append("published with --force over the guardrails: " + "; ".join(guard.problems))
     log.info("event=refresh_done version=%s rows_base=%d rows_lake=%d users=%d items=%d total_s=%.2f cpu_s=%.2f "
              "peak_rss_mb=%.0f %s", version, rows_base, rows_lake, result.users, result.items, result.total_seconds,
              sum(watch.cpu.values()), result.peak_rss_bytes / 2**20,
              " ".join(f"{k}_s={v:.2f}" for k, v in watch.wall.items()))
     return result
+
+
+def check_guardrails(settings: Settings, store: Store, dataset: Dataset, *, force: bool,
+                     what: str) -> GuardVerdict:
+    """The publish guardrails for `dataset` against what serves now; raises GuardrailError on a refusal."""
+    serving = serving_shape(store)
+    verdict = check_data(dataset.interactions, settings.guardrails, serving=serving[1] if serving else None,
+                         serving_version=serving[0] if serving else None)
+    verdict = enforce(verdict, force=force, what=what)
+    log.info("event=guardrails_checked what=%r passed=%s forced=%s serving_version=%s new=%s", what,
+             verdict.passed, verdict.forced, verdict.serving_version, verdict.new)
+    return verdict

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from recsys.candidates.pipeline import CandidateArtifacts
+from recsys.data.guardrails import DataShape
 from recsys.progress import NullProgress, Progress
 from recsys.store import Store, VersionWriter
 from recsys.store.codec import encode_candidate_rows, encode_index_rows, needs_wide
@@ -70,4 +71,13 @@ def abandon(store: Store, version: str) -> None:
         log.exception("event=abandon_failed version=%s", version)
 
 
+def serving_shape(store: Store) -> tuple[str, DataShape] | None:
+    """The serving candidate version and the shape of the data it was built from (None: nothing published).
 
+    What the publish guardrails compare new data with (recsys/data/guardrails.py).
+    """
+    version = store.candidates.current_version()
+    if version is None:
+        return None
+    meta = store.candidates.meta(version) or {}
+    return version, DataShape.of_version(meta, store.candidates.item_ids(version))

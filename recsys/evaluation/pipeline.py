@@ -66,7 +66,7 @@ def build_service_pipeline(split: HoldoutSplit, dataset: Dataset, settings: Sett
     local = settings.model_copy(update={"artifacts_dir": workdir, "artifacts_storage": "files"})
     store = open_store("embedded://:memory:")
     train = dataset.with_interactions(split.train)
-    run_refresh(local, store, train)
+    run_refresh(local, store, train, force=True)  # a private store: no serving version to protect
     train_ranker(local, train, force_promote=True)
     service = RecommendationService(local, store)
     service.reload()

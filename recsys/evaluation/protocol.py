@@ -39,7 +39,7 @@ from recsys.candidates.matrix import InteractionMatrix
 from recsys.candidates.pipeline import CandidateArtifacts, build_candidates
 from recsys.config import Settings
 from recsys.data.loaders import Dataset
-from recsys.data.splits import HoldoutSplit, global_time, session_holdout, time_cutoff
+from recsys.data.splits import HoldoutSplit, SplitTooSmallError, global_time, session_holdout, time_cutoff
 from recsys.engines.publish import publish_artifacts
 from recsys.errors import ConfigError, DataValidationError
 from recsys.evaluation.baselines import (
@@ -191,12 +191,12 @@ def split_for(dataset: Dataset, config: EvaluationConfig) -> tuple[HoldoutSplit,
     else:  # pragma: no cover - pydantic rejects other names
         raise ConfigError(f"unknown protocol {config.protocol!r}")
     if len(split.targets) < config.min_eval_users:
-        raise DataValidationError(
+        raise SplitTooSmallError(
             f"data set too small for {config.protocol}: {len(split.targets)} evaluation user(s), need at "
             f"least {config.min_eval_users} ({dataset.n_users} users, {frame.height} interactions"
             + (f"; users need >= {config.min_interactions} interactions" if cutoff is None else
-               f"; users need >= {config.min_after} interactions after the cutoff") + ")",
-            path=dataset.source)
+               f"; users need >= {config.min_after} interactions after the cutoff") + f"; file={dataset.source})",
+            protocol=config.protocol)
     if split.train.height == 0 or split.train["item_id"].n_unique() < 2:
         raise DataValidationError(f"data set too small for {config.protocol}: the training part has "
                                   f"{split.train.height} interactions", path=dataset.source)
@@ -378,7 +378,11 @@ def _score_reranked(run: _Run, build_pipeline: PipelineFactory | None, unavailab
     if build_pipeline is None:
         return ModelResult(name=RERANKED, available=False, reason=unavailable or "no pipeline factory given"), None
     with run.watch.stage("reranked.build"):
-        pipeline = build_pipeline(run.split, run.dataset, run.settings)
+        try:
+            pipeline = build_pipeline(run.split, run.dataset, run.settings)
+        except SplitTooSmallError as exc:  # e.g. --min-events below 20: the ranker's own held-out tails
+            reason = f"the ranker cannot be trained on the training split: {exc}"
+            return ModelResult(name=RERANKED, available=False, reason=reason), None
     with run.watch.stage("reranked.recommend"):
         lists, leaked = _reranked_lists(run, pipeline, histories)
     close = getattr(pipeline, "close", None)

@@ -75,7 +75,9 @@ class DriftResult:
     threshold: float = 0.0
     min_rows: int = 0
     reference_rows: int = 0
-    current_rows: int = 0
+    current_rows: int = 0  # after the per-user cap
+    current_users: int = 0
+    logged_rows: int = 0  # before the per-user cap
     compared_rows: tuple[int, int] = (0, 0)  # (reference, current) after sampling to `sample_rows`
     n_features: int = 0
     drifted_count: int = 0
@@ -163,6 +165,20 @@ def compare_features(reference: pd.DataFrame, current: pd.DataFrame, features: l
     return sorted(out, key=lambda d: order[d.feature])
 
 
+def cap_per_user(rows: pd.DataFrame, max_rows: int, *, newest: bool = True) -> pd.DataFrame:
+    """At most `max_rows` rows per user (the newest, or the oldest), in time order: one client flooding
+    the write endpoints counts as one user, not as thousands of rows."""
+    if rows.empty or "user_id" not in rows.columns:
+        return rows
+    ordered = rows.sort_values("ts", kind="stable")
+    by_user = ordered.groupby("user_id", sort=False)
+    return (by_user.tail(max_rows) if newest else by_user.head(max_rows)).sort_values("ts", kind="stable")
+
+
+def _users(rows: pd.DataFrame) -> int:
+    return int(rows["user_id"].nunique()) if "user_id" in rows.columns and not rows.empty else 0
+
+
 def _sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     """At most `n` rows, drawn uniformly with a fixed seed (same data, same verdict)."""
     return frame if len(frame) <= n else frame.sample(n=n, random_state=seed)
@@ -208,12 +224,16 @@ def check_drift(settings: Settings, store: Store, *, now: float | None = None,
     current = read_feature_log(store, since_ts=since, model_version=version)
     if len(current) and "ts" in current.columns:
         current = current[current["ts"] > since] if cfg.reference == "served" else current
+    logged = len(current)
+    current = cap_per_user(current, cfg.max_rows_per_user)
+    users = _users(current)
     base.update(model_version=version, reference_rows=len(reference), current_rows=len(current),
-                n_features=len(features))
-    if len(current) < cfg.min_rows:
-        result = DriftResult(INSUFFICIENT_DATA, f"insufficient data: {len(current)} logged rows of model "
-                             f"{version} in the last {cfg.window_hours:g} h, need {cfg.min_rows}; no verdict",
-                             **base)
+                n_features=len(features), current_users=users, logged_rows=logged)
+    if len(current) < cfg.min_rows or users < cfg.min_users:
+        result = DriftResult(INSUFFICIENT_DATA, f"insufficient data: {len(current)} rows of model {version} from "
+                             f"{users} distinct users in the last {cfg.window_hours:g} h ({logged} logged, at most "
+                             f"{cfg.max_rows_per_user} counted per user), need {cfg.min_rows} rows from "
+                             f"{cfg.min_users} users; no verdict", **base)
         return _finish(result, json_path=json_path)
     if len(reference) == 0:
         raise ArtifactError(f"the drift reference of model {version} is empty")
@@ -249,12 +269,15 @@ def _served_reference(settings: Settings, store: Store, registry: ArtifactRegist
     cfg = settings.drift
     features = registry.model_manifest(version).features
     if not registry.has_model_file(version, SERVED_REFERENCE):
-        rows = read_feature_log(store, model_version=version)
-        if len(rows) < cfg.reference_rows:
+        # The first rows served, at most max_rows_per_user per user: a flood cannot become "normal".
+        rows = cap_per_user(read_feature_log(store, model_version=version), cfg.max_rows_per_user, newest=False)
+        first = rows.head(cfg.reference_rows)
+        users = _users(first)
+        if len(first) < cfg.reference_rows or users < cfg.min_users:
             return DriftResult(INSUFFICIENT_DATA, f"collecting the served reference of model {version}: "
-                               f"{len(rows)} of {cfg.reference_rows} rows logged; no verdict yet",
+                               f"{len(first)} of {cfg.reference_rows} rows from {users} of {cfg.min_users} distinct "
+                               "users logged; no verdict yet",
                                model_version=version, current_rows=len(rows), n_features=len(features), **base)
-        first = rows.sort_values("ts", kind="stable").head(cfg.reference_rows)
         buf = io.BytesIO()
         first[["ts", *features]].to_parquet(buf, index=False)
         registry.add_model_file(version, SERVED_REFERENCE, buf.getvalue())

@@ -328,15 +328,6 @@ class PruningOutcome:
         return self.accepted.key if self.accepted else "full"
 
     @property
-    def reference_ndcg(self) -> float:
-        """What promotion compares with the current model: the run's full fit.
-
-        The pruned model is within tolerance of it by construction; comparing the pruned model's
-        own (slightly lower) score would let an older, unpruned model block every pruned one.
-        """
-        return self.full_valid_ndcg
-
-    @property
     def features(self) -> list[str]:
         return list(self.data.feature_names)
 

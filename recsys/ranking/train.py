@@ -17,15 +17,16 @@ import polars as pl
 
 from recsys.artifacts import ArtifactRegistry, registry_for
 from recsys.config import Settings
-from recsys.data.loaders import Dataset
+from recsys.data.guardrails import DataShape, GuardVerdict, check_data, enforce
+from recsys.data.loaders import ColumnMap, Dataset
 from recsys.data.training import load_training_data
-from recsys.errors import ArtifactError
 from recsys.features import REGISTRY
 from recsys.progress import NullProgress, Progress
+from recsys.ranking.champion import Comparison, champion_extra_features, compare, load_champion
 from recsys.ranking.dataset import RankerData, build_ranker_data
 from recsys.ranking.importance import FeatureHistory
 from recsys.ranking.model import MODEL_FILE, REFERENCE_FILE
-from recsys.ranking.pruning import plan_features, record_run, train_with_pruning
+from recsys.ranking.pruning import plan_features, record_run, select_features, train_with_pruning
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class TrainResult:
     best_iteration: int = 0
     seconds: float = 0.0
     pruning: dict[str, object] = field(default_factory=dict)  # the run's pruning decision (manifest block)
+    comparison: Comparison | None = None  # champion/challenger: both scores, the difference, the decision
+    guardrails: GuardVerdict | None = None  # the data check (forced=True: trained over a refusal)
     rows_base: int = 0  # training interactions from the base data
     rows_lake: int = 0  # ... and from the lake (events that came through the API)
 
@@ -124,24 +127,19 @@ def save_model(registry: ArtifactRegistry, settings: Settings, booster: lgb.Boos
     return version
 
 
-def current_valid_ndcg(registry: ArtifactRegistry) -> float | None:
-    version = registry.current_model()
-    if version is None:
-        return None
-    try:
-        return registry.model_manifest(version).valid_ndcg
-    except ArtifactError:
-        return None  # a broken current model must not block a good new one
-
-
 def train_ranker(settings: Settings, data: str | Path | Dataset | None = None, *,
                  feature_names: list[str] | None = None,
                  force_promote: bool = False, progress: Progress | None = None,
                  before_publish: Callable[[], None] | None = None,
-                 registry: ArtifactRegistry | None = None) -> TrainResult:
-    """Build training data, fit LambdaMART, save, and promote when validation nDCG@10 is not worse.
+                 registry: ArtifactRegistry | None = None,
+                 serving: tuple[str, DataShape] | None = None) -> TrainResult:
+    """Check the data, build training data, fit LambdaMART, save, and promote when the new model ranks at
+    least as well as the serving one on the same validation groups (champion/challenger).
 
-    A path (or None: settings.data_path, optional) is read with the lake; a Dataset is used as it is.
+    `serving` (candidate version, shape of its data) turns on the publish guardrails against it (a toy
+    file cannot train the ranker that serves the real data); without it only the minimum sizes apply.
+    `force_promote` overrides both, and is recorded. A path (or None: settings.data_path, optional) is
+    read with the lake (data/training.py); a Dataset is used as it is.
     """
     progress = progress or NullProgress()
     registry = registry or registry_for(settings)
@@ -149,41 +147,55 @@ def train_ranker(settings: Settings, data: str | Path | Dataset | None = None, *
     if isinstance(data, Dataset):
         dataset, rows_base, rows_lake = data, data.interactions.height, 0
     else:
-        training = load_training_data(settings, data)
+        training = load_training_data(settings, data, columns=ColumnMap.from_config(settings.data))
         dataset, rows_base, rows_lake = training.dataset, training.rows_base, training.rows_lake
+    guard = enforce(check_data(dataset.interactions, settings.guardrails, serving=serving[1] if serving else None,
+                               serving_version=serving[0] if serving else None),
+                    force=force_promote, what="train a ranker on this data")
     # Feature debt control (pruning.py): features pruned by earlier runs are not even computed; the
     # kept model is the full fit or, within tolerance, the fit without the features that earn nothing.
     history = FeatureHistory.load(registry)
     plan = plan_features(settings, REGISTRY.names, feature_names, history=history)
-    rdata = build_ranker_data(dataset.interactions, dataset.items, settings, plan.features, progress=progress)
+    champion_version, champion, champion_error = load_champion(registry)
+    # The serving model is scored on this run's validation groups: compute its columns too (those this
+    # run's plan left out), but train on the plan only.
+    extra = champion_extra_features(champion, plan.features, REGISTRY.names)
+    all_data = build_ranker_data(dataset.interactions, dataset.items, settings, plan.features + extra,
+                                 progress=progress)
+    rdata = select_features(all_data, plan.features) if extra else all_data
     fit = partial(fit_lambdamart, num_boost_round=settings.ranker.max_trees)
     pruning = train_with_pruning(settings, rdata, plan, fit=fit, measure=importances,
                                  validation_users=lambda d: ~_split_users(d.user_ids, settings.seed),
                                  registered=REGISTRY.names, history=history)
     booster, valid_ndcg, rdata = pruning.booster, pruning.valid_ndcg, pruning.data
+    kept = list(rdata.feature_names)
+    comparison = compare(lambda x: np.asarray(booster.predict(x, num_threads=1)), kept, champion_version, champion,
+                         champion_error, all_data.take_users(~_split_users(all_data.user_ids, settings.seed)),
+                         tolerance=settings.ranker.promotion_tolerance,
+                         min_groups=settings.ranker.promotion_min_groups, seed=settings.seed, force=force_promote)
     version = save_model(registry, settings, booster, rdata, valid_ndcg, {
         "data_source": dataset.source, "rows_base": rows_base, "rows_lake": rows_lake, "pruning": pruning.summary(),
-        "importances_full": pruning.fits["full"].importances})
+        "importances_full": pruning.fits["full"].importances, "promotion": comparison.to_dict(),
+        "guardrails": guard.to_dict()})
     record_run(registry, pruning, version)
-    current = current_valid_ndcg(registry)
     if before_publish is not None:
         before_publish()  # the scheduler's last word: raises when this run must not publish
-    if force_promote or current is None or pruning.reference_ndcg >= current:
-        reason = "forced" if force_promote else (
-            "first model" if current is None else
-            f"valid nDCG@10 {pruning.reference_ndcg:.4f} >= current {current:.4f}")
-        registry.promote(version, reason)
-        promoted = True
-    else:
-        reason = f"not promoted: valid nDCG@10 {pruning.reference_ndcg:.4f} < current {current:.4f}"
-        promoted = False
-    log.info("event=ranker_trained model_version=%s rows_base=%d rows_lake=%d valid_ndcg=%.4f promoted=%s reason=%r",
-             version, rows_base, rows_lake, valid_ndcg, promoted, reason)
-    return TrainResult(version, registry.model_location(version), valid_ndcg, promoted, reason, rdata.feature_names,
-                       importances(booster),
-                       booster.best_iteration, time.perf_counter() - start, pruning.summary(), rows_base, rows_lake)
+    if comparison.promote:
+        registry.promote(version, comparison.reason, **{k: v for k, v in comparison.to_dict().items()
+                                                         if k not in ("reason", "decision")},
+                         guardrails_forced=guard.problems if guard.forced else None)
+    log.info("event=ranker_trained model_version=%s rows_base=%d rows_lake=%d valid_ndcg=%.4f promoted=%s reason=%r "
+             "champion=%s challenger_ndcg=%s champion_ndcg=%s difference=%s", version, rows_base, rows_lake, valid_ndcg,
+             comparison.promote,
+             comparison.reason, comparison.champion, comparison.challenger_ndcg, comparison.champion_ndcg,
+             comparison.difference)
+    return TrainResult(version, registry.model_location(version), valid_ndcg, comparison.promote,
+                       comparison.summary(), rdata.feature_names, importances(booster),
+                       booster.best_iteration, time.perf_counter() - start, pruning.summary(), comparison, guard,
+                       rows_base, rows_lake)
 
 
-def train_ranker_job(settings: Settings, *, before_publish: Callable[[], None] | None = None) -> TrainResult:
+def train_ranker_job(settings: Settings, *, before_publish: Callable[[], None] | None = None,
+                     serving: tuple[str, DataShape] | None = None) -> TrainResult:
     """The scheduled `train-ranker` job: base data (settings.data_path, optional) + the lake; promote if not worse."""
-    return train_ranker(settings, settings.data_path, before_publish=before_publish)
+    return train_ranker(settings, settings.data_path, before_publish=before_publish, serving=serving)

@@ -4,6 +4,8 @@ The fallback chain, in the order the service walks it (the first that applies is
 
     no_candidates_published   nothing loaded yet: an empty list
     store_unavailable         the store is down or lost its data: popular items from memory
+    corrupt_value             this user's stored candidates or history do not decode (out-of-range item
+                              index, truncated, foreign bytes): served like an unknown user, logged once per key
     unknown_user              no cached list for this user: popular items (+ session neighbours)
     no_model                  no ranker: the candidates in ALS order (session similarity for unknown users)
     model_error               the ranker failed on this request: same order as no_model
@@ -25,6 +27,7 @@ from recsys.features import FeatureContext
 class FallbackReason(str, Enum):
     NO_CANDIDATES = "no_candidates_published"
     STORE_UNAVAILABLE = "store_unavailable"
+    CORRUPT_VALUE = "corrupt_value"
     UNKNOWN_USER = "unknown_user"
     NO_MODEL = "no_model"
     MODEL_ERROR = "model_error"

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -19,7 +20,7 @@ import numpy as np
 from recsys.artifacts import ArtifactRegistry, registry_for
 from recsys.candidates.sources import CachedList
 from recsys.config import Settings
-from recsys.errors import CorruptValueError, StoreUnavailableError
+from recsys.errors import StoreUnavailableError
 from recsys.features import REGISTRY, FeatureContext, make_context
 from recsys.ranking.model import RankerModel
 from recsys.serving.event_buffer import EventBuffer
@@ -77,22 +78,26 @@ class RecommendationService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.events = EventBuffer(store.sessions, max_events=settings.event_buffer_max_events)
+        self._reported: OrderedDict[str, None] = OrderedDict()  # corrupt keys already logged (bounded)
+        self._reported_lock = threading.Lock()
 
     # ---- loading --------------------------------------------------------------------------------
     @property
     def state(self) -> ServingState:
         return self._state
 
-    def reload(self) -> bool:
-        """Load a new candidate version / promoted model if there is one. Returns True on change."""
+    def reload(self, *, force: bool = False) -> bool:
+        """Load a new candidate version / promoted model if there is one, and recompute what is wrong.
+        Returns True on change. `force` retries a bundle that failed to load without waiting."""
         with self._reload_lock:
             old = self._state
-            new = load_state(old, self.store, self.registry, self.settings.als)
+            new = load_state(old, self.store, self.registry, self.settings.als, force=force)
+            self._state = new  # always: an unchanged state still carries the time of the last failed load
             if new.same_as(old):
                 return False
-            self._state = new
-            log.info("event=serving_state candidates_version=%s model_version=%s version_lost=%s",
-                     new.candidates_version, new.model_version, new.version_lost)
+            log.info("event=serving_state candidates_version=%s model_version=%s version_lost=%s "
+                     "bundle_error=%r model_error=%r", new.candidates_version, new.model_version,
+                     new.version_lost, new.bundle_error, new.model_error)
             return True
 
     def start_background_reload(self) -> None:
@@ -150,15 +155,31 @@ class RecommendationService:
         return rec
 
     def _read(self, state: ServingState, user_id: str, *, with_session: bool) -> UserRead:
-        """Stage 1: the user's cached list, history and live session in one round trip."""
+        """Stage 1: the user's cached list, history and live session in one round trip, every value checked
+        against the serving catalogue. A corrupt candidate or history value sends this user (only) down the
+        fallback chain as `corrupt_value`; malformed session entries are skipped."""
+        assert state.bundle is not None
         try:
-            return UserRead(self.store.read_user(state.candidates_version or "", user_id,
-                                                 with_session=with_session), None)
+            record = self.store.read_user(state.candidates_version or "", user_id, with_session=with_session,
+                                          n_items=state.bundle.n_items)
         except StoreUnavailableError:
             return UserRead(None, FallbackReason.STORE_UNAVAILABLE)
-        except CorruptValueError as exc:  # a corrupt value for one user must not become a 5xx
-            log.error("event=read_user_failed user_id=%s error=%r", user_id, str(exc))
-            return UserRead(None, FallbackReason.STORE_UNAVAILABLE)
+        if record.corrupt is not None:
+            self._report_once(record.corrupt[0], user_id, record.corrupt[1], "fallback")
+        if record.session_skipped:
+            self._report_once(record.session_key, user_id, f"{len(record.session_skipped)} malformed entries, "
+                              f"first: {record.session_skipped[0]}", "skipped_entries")
+        return UserRead(record, FallbackReason.CORRUPT_VALUE if record.corrupt is not None else None)
+
+    def _report_once(self, key: str, user_id: str, why: str, action: str) -> None:
+        """Log a corrupt key once (a hot user must not flood the log); the ~10k newest keys are remembered."""
+        with self._reported_lock:
+            if key in self._reported:
+                return
+            self._reported[key] = None
+            if len(self._reported) > 10_000:
+                self._reported.popitem(last=False)
+        log.error("event=corrupt_store_value key=%s user_id=%s action=%s error=%r", key, user_id, action, why)
 
     def _candidates(self, state: ServingState, record: UserRecord | None, session: Sequence[SessionEvent] | None,
                     exclude: Sequence[str], now: float) -> FeatureContext:
@@ -211,11 +232,15 @@ class RecommendationService:
         state = self._state
         if state.bundle is None:
             return Recommendations(user_id, [], None, None, FallbackReason.NO_CANDIDATES)
-        record = self.store.read_user(state.candidates_version or "", user_id, with_session=False)
+        record = self.store.read_user(state.candidates_version or "", user_id, with_session=False,
+                                      n_items=state.bundle.n_items)
         if record.candidates is None:
-            return Recommendations(user_id, [], None, state.candidates_version,
-                                   FallbackReason.STORE_UNAVAILABLE if self._store_lost(state, record)
-                                   else FallbackReason.UNKNOWN_USER)
+            if record.corrupt is not None:
+                self._report_once(record.corrupt[0], user_id, record.corrupt[1], "fallback")
+            reason = (FallbackReason.CORRUPT_VALUE if record.corrupt is not None else
+                      FallbackReason.STORE_UNAVAILABLE if self._store_lost(state, record) else
+                      FallbackReason.UNKNOWN_USER)
+            return Recommendations(user_id, [], None, state.candidates_version, reason)
         cand, scores, _ = record.candidates
         ids = state.bundle.item_ids
         items = [ScoredItem(ids[int(c)], float(s), r + 1)

@@ -16,12 +16,12 @@ here, so the layout stays written down in one place and every backend keeps the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from recsys.errors import ConfigError
+from recsys.errors import ConfigError, CorruptValueError
 from recsys.store.artifact_files import ArtifactFiles
 from recsys.store.backend import BreakerStats, KVBackend
 from recsys.store.candidates import CandidateVersions, VersionWriter, new_version_id
@@ -54,6 +54,12 @@ class UserRecord:
     # poller's copy, at most one poll interval old, decides instead.
     published: str | None = None
     pointer_read: bool = True
+    # (key, why) when the candidates or the history did not decode: then both are None, and the user is
+    # served by the fallback chain (half a user's data is not served as if it were whole).
+    corrupt: tuple[str, str] | None = None
+    # Why each malformed session entry was skipped (the well-formed ones are in `session`).
+    session_skipped: list[str] = field(default_factory=list)
+    session_key: str = ""
 
 
 class Store:
@@ -81,26 +87,36 @@ class Store:
     def namespace(self) -> str:
         return self._keys.ns
 
-    def read_user(self, version: str, user_id: str, *, with_session: bool = True) -> UserRecord:
+    def read_user(self, version: str, user_id: str, *, with_session: bool = True,
+                  n_items: int | None = None) -> UserRecord:
         """Candidates + history + live session of one user (and the pointer) in a single round trip.
 
-        Raises `CorruptValueError` when a stored value does not decode.
+        Never trusts the bytes: every value is decoded and checked (item indices below `n_items`, the
+        serving catalogue's size); what does not decode is reported in `corrupt`, never raised.
         """
         keys = self._keys
-        wanted = [keys.candidates(version, user_id), keys.history(version, user_id)]
+        cand_key, hist_key = keys.candidates(version, user_id), keys.history(version, user_id)
+        session_key = keys.session(user_id)
+        wanted = [cand_key, hist_key]
         with_pointer = not self._backend.clustered
         if with_pointer:
             wanted.append(keys.pointer)
-        values, lists = self._backend.fetch(wanted, [keys.session(user_id)] if with_session else [])
+        values, lists = self._backend.fetch(wanted, [session_key] if with_session else [])
         cand, hist = values[0], values[1]
         pointer = values[2] if with_pointer else None
-        return UserRecord(
-            candidates=decode_candidates(cand) if cand else None,
-            history=decode_indices(hist) if hist else None,
-            session=decode_session(lists[0]) if lists else [],
-            published=pointer.decode() if pointer else None,
-            pointer_read=with_pointer,
-        )
+        corrupt: tuple[str, str] | None = None
+        candidates = history = None
+        try:
+            candidates = decode_candidates(cand, n_items) if cand is not None else None
+            history = decode_indices(hist, n_items) if hist is not None else None
+        except CorruptValueError as exc:
+            corrupt = (hist_key if candidates is not None else cand_key, str(exc))
+            candidates = history = None
+        session, skipped = decode_session(lists[0]) if lists else ([], [])
+        return UserRecord(candidates=candidates, history=history, session=session,
+                          published=pointer.decode("utf-8", "replace") if pointer else None,
+                          pointer_read=with_pointer, corrupt=corrupt, session_skipped=skipped,
+                          session_key=session_key)
 
     def read_user_blobs(self, version: str, user_ids: list[str]) -> list[tuple[bytes | None, bytes | None]]:
         """Raw (candidates, history) values of many users in one round trip, undecoded (integrity checks)."""

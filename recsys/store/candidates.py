@@ -74,7 +74,7 @@ class CandidateVersions:
     # ---- pointer and versions ----------------------------------------------------------------
     def current_version(self) -> str | None:
         raw = self._backend.get(self._keys.pointer)
-        return raw.decode() if raw else None
+        return raw.decode("utf-8", "replace") if raw else None  # garbage names no bundle: reported, not raised
 
     def require_version(self) -> str:
         version = self.current_version()

@@ -5,10 +5,15 @@ Layout (little-endian):  magic u8 | flags u8 | n u16 | n_primary u16 | indices (
 `n_primary` counts the leading entries from the primary source (ALS); the rest are popularity fill.
 Item indices are internal to one artifact version and never leave it. Every blob the store holds is
 encoded and decoded here, one user at a time or a whole batch of users at once.
+
+Decoding never trusts the bytes: besides the header (magic, length), `n_items` (the serving bundle's
+catalogue size) bounds every index and candidate scores must be finite; anything else is a
+CorruptValueError. The checks are vectorised (a few µs for 100 entries: they run on every request).
 """
 
 from __future__ import annotations
 
+import math
 import struct
 
 import numpy as np
@@ -59,11 +64,21 @@ def _indices(blob: bytes, n: int, width: int) -> np.ndarray:
     return np.frombuffer(blob, dtype="<u4" if width == 4 else "<u2", count=n, offset=_HEADER.size).astype(np.int64)
 
 
-def decode_candidates(blob: bytes) -> tuple[np.ndarray, np.ndarray, int]:
-    """Inverse of encode_candidates: (indices int64, scores float32, n_primary)."""
+def _checked_range(indices: np.ndarray, n_items: int | None, kind: str) -> np.ndarray:
+    if n_items is not None and indices.size and int(indices.max()) >= n_items:
+        raise CorruptValueError(f"{kind} blob holds item index {int(indices.max())}, the catalogue has {n_items}")
+    return indices
+
+
+def decode_candidates(blob: bytes, n_items: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Inverse of encode_candidates: (indices int64, scores float32, n_primary), checked (see module doc)."""
     n, width, primary = _read_header(blob, MAGIC_CANDIDATES, "candidate", 2)
+    if primary > n:
+        raise CorruptValueError(f"candidate blob says {primary} primary entries of {n}")
     scores = np.frombuffer(blob, dtype="<f2", count=n, offset=_HEADER.size + n * width).astype(np.float32)
-    return _indices(blob, n, width), scores, int(primary)
+    if not math.isfinite(float(scores.sum())):  # one reduction: a NaN or inf anywhere makes the sum so
+        raise CorruptValueError("candidate blob holds a NaN or infinite score")
+    return _checked_range(_indices(blob, n, width), n_items, "candidate"), scores, int(primary)
 
 
 def encode_indices(indices: np.ndarray) -> bytes:
@@ -72,9 +87,10 @@ def encode_indices(indices: np.ndarray) -> bytes:
     return _HEADER.pack(MAGIC_INDICES, flags, int(indices.size), 0) + indices.astype(dtype).tobytes()
 
 
-def decode_indices(blob: bytes) -> np.ndarray:
+def decode_indices(blob: bytes, n_items: int | None = None) -> np.ndarray:
+    """Inverse of encode_indices, indices checked against `n_items`."""
     n, width, _ = _read_header(blob, MAGIC_INDICES, "index", 0)
-    return _indices(blob, n, width)
+    return _checked_range(_indices(blob, n, width), n_items, "index")
 
 
 def encode_index_rows(indptr: np.ndarray, indices: np.ndarray, start: int, stop: int) -> list[bytes]:

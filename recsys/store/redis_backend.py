@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from itertools import chain
 from typing import Any, TypeVar, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import redis
 
 from recsys.errors import ConfigError, StoreUnavailableError
+from recsys.redact import redact_url
 from recsys.store.backend import BreakerStats, LogInfo, format_log_id, parse_log_id
 from recsys.store.breaker import CLOSED, CircuitBreaker
 
@@ -38,16 +39,6 @@ def _raw(response: Any, **options: Any) -> Any:
     return response
 
 
-def redacted(url: str) -> str:
-    """The URL without its password, for logs and error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 class RedisBackend:
     """`redis://host:port/db`. Short timeouts so an outage turns into a fallback, not a hang.
 
@@ -61,7 +52,7 @@ class RedisBackend:
                  scan_batch: int = 2000) -> None:
         self.url = url
         self.scan_batch = scan_batch
-        self._name = redacted(url)
+        self._name = redact_url(url)
         self._breaker = CircuitBreaker(self._name, breaker_cooldown_s)
         self._node_breakers: dict[str, CircuitBreaker] = {}  # cluster: one per master (RedisClusterBackend)
         self._client: Any = self._connect(url, timeout_s)
@@ -297,7 +288,7 @@ class RedisClusterBackend(RedisBackend):
         for host_port in hosts.split(","):
             host, _, port = host_port.strip().rpartition(":")
             if not host or not port.isdigit():
-                raise ConfigError(f"bad redis-cluster URL {redacted(url)!r}: use redis-cluster://host:port[,host:port…]")
+                raise ConfigError(f"bad redis-cluster URL {redact_url(url)!r}: use redis-cluster://host:port[,host:port…]")
             nodes.append(ClusterNode(host, int(port)))  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
         # One retry (after a topology refresh, e.g. a MOVED): during a failover a slot's requests should
         # fall back at once (the fallback chain takes over), not wait out ten rounds of refreshes.

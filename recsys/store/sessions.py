@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from recsys.errors import CorruptValueError
 from recsys.store.backend import KVBackend
 from recsys.store.keys import Keys
 
@@ -20,8 +22,15 @@ class SessionEvent:
 
     @classmethod
     def decode(cls, raw: bytes) -> SessionEvent:
-        item, event, ts = raw.decode().split("\t")
-        return cls(item, event, float(ts))
+        """One stored entry; CorruptValueError unless it is UTF-8 `item\tevent\tts` with a finite ts."""
+        try:
+            item, event, ts = raw.decode("utf-8").split("\t")
+            seconds = float(ts)
+        except (UnicodeDecodeError, ValueError) as exc:  # wrong arity, not a number, not UTF-8
+            raise CorruptValueError(f"malformed session entry {raw[:60]!r}: {exc}") from exc
+        if not item or not event or not math.isfinite(seconds):
+            raise CorruptValueError(f"malformed session entry {raw[:60]!r}: empty field or non-finite time")
+        return cls(item, event, seconds)
 
 
 class SessionStore:
@@ -41,11 +50,21 @@ class SessionStore:
                                       self.ttl_seconds * 1000)
 
     def get(self, user_id: str) -> list[SessionEvent]:
-        return decode_session(self._backend.list_range(self._keys.session(user_id)))
+        """The well-formed events of the user's session (malformed entries are skipped)."""
+        return decode_session(self._backend.list_range(self._keys.session(user_id)))[0]
 
     def delete(self, user_id: str) -> None:
         self._backend.delete(self._keys.session(user_id))
 
 
-def decode_session(raw: list[bytes]) -> list[SessionEvent]:
-    return [SessionEvent.decode(r) for r in raw]
+def decode_session(raw: list[bytes]) -> tuple[list[SessionEvent], list[str]]:
+    """The well-formed entries, and why each other one was skipped: a malformed entry (written by hand, a
+    bug, another writer) costs that entry, never the user's requests, and later valid events still count."""
+    events: list[SessionEvent] = []
+    problems: list[str] = []
+    for r in raw:
+        try:
+            events.append(SessionEvent.decode(r))
+        except CorruptValueError as exc:
+            problems.append(str(exc))
+    return events, problems

@@ -50,8 +50,8 @@ def log_traffic(store: Store, n: int, *, shift: float, seed: int, model: str = M
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, len(FEATURES)))
     x[:, : len(SHIFTED)] += shift
-    for start in range(0, n, 100):  # like serving: one call per request of 100 candidates
-        log_feature_rows(store, model, f"u{start}", FEATURES, x[start:start + 100], 1.0, rng)
+    for start in range(0, n, 10):  # many users, 10 rows each (serving logs ~3 rows a request)
+        log_feature_rows(store, model, f"u{start}", FEATURES, x[start:start + 10], 1.0, rng)
 
 
 class FakeTrainer:
@@ -153,7 +153,8 @@ def test_a_feature_missing_from_serving_counts_as_drifted(tmp_path: Path, store:
     """Served rows without a feature the model needs are training/serving skew, reported as drift."""
     write_model(tmp_path)
     rng = np.random.default_rng(17)
-    log_feature_rows(store, MODEL, "u", FEATURES[:4], rng.normal(size=(400, 4)), 1.0, rng)
+    for u in range(40):
+        log_feature_rows(store, MODEL, f"u{u}", FEATURES[:4], rng.normal(size=(10, 4)), 1.0, rng)
     runner = make_runner(tmp_path, store, FakeTrainer(), threshold=0.5)
     run = runner.run("drift", options={"json_path": tmp_path / "d.json"})
     assert run is not None and run.details["drifted_features"] == ["category_match"]
@@ -172,9 +173,29 @@ def test_too_few_recent_rows_gives_no_verdict(tmp_path: Path, store: Store) -> N
                                                                       "html_path": html})
     assert run is not None and run.status == "ok"
     assert run.details["drift_status"] == "insufficient_data"
-    assert "insufficient data: 150 logged rows" in run.details["message"]
+    assert "insufficient data: 150 rows of model" in run.details["message"]
     assert trainer.calls == [] and not html.exists()
     assert json.loads((tmp_path / "d.json").read_text())["drifted_share"] is None
+
+
+def test_one_user_flooding_the_log_cannot_trigger_a_retrain(tmp_path: Path, store: Store) -> None:
+    """A client writing as one user (the write endpoints are open without RECSYS_CLIENT_TOKEN) floods the
+    log with shifted rows: they count as one user's 20 rows, no verdict, no retrain. Normal traffic from
+    many users next to the flood is judged on its own."""
+    write_model(tmp_path)
+    rng = np.random.default_rng(21)
+    flood = rng.normal(size=(5000, len(FEATURES))) + 3.0
+    for start in range(0, 5000, 100):
+        log_feature_rows(store, MODEL, "attacker", FEATURES, flood[start:start + 100], 1.0, rng)
+    trainer = FakeTrainer()
+    run = make_runner(tmp_path, store, trainer).run("drift", options={"json_path": tmp_path / "d.json"})
+    assert run is not None and run.details["drift_status"] == "insufficient_data"
+    assert "from 1 distinct users" in run.details["message"] and trainer.calls == []
+    log_traffic(store, 600, shift=0.0, seed=22)  # 60 ordinary users
+    run = make_runner(tmp_path, store, trainer).run("drift", options={"json_path": tmp_path / "d.json"})
+    assert run is not None and run.details["drift_status"] == "no_drift", run.details["message"]
+    assert trainer.calls == []
+    assert [r for r in store.jobs.runs() if r["job"] == "train-ranker"] == []
 
 
 def test_old_rows_fall_outside_the_window(tmp_path: Path, store: Store) -> None:

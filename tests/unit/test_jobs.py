@@ -87,7 +87,8 @@ def test_train_ranker_job_passes_checkpoint_and_records_version(tmp_path: Path, 
     seen: dict[str, object] = {}
 
     def train_ranker_job(settings: Settings, *,
-                         before_publish: Callable[[], None] | None = None) -> train.TrainResult:
+                         before_publish: Callable[[], None] | None = None,
+                         serving: object = None) -> train.TrainResult:
         seen["before_publish"] = before_publish
         assert before_publish is not None
         before_publish()
