@@ -44,6 +44,10 @@ class CorruptValueError(StoreError):
     """A stored value cannot be decoded (truncated, wrong magic, out-of-range contents)."""
 
 
+class StoreLayoutError(StoreError):
+    """A published version was written in a store layout this release does not read (refresh to fix)."""
+
+
 class NoVersionPublishedError(RecsysError):
     """The store holds no published candidate version yet (run `recsys refresh`)."""
 

@@ -20,15 +20,18 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class CandidateLists:
-    """Row i belongs to user i: item indices (-1 = none), scores, and how many came from ALS."""
+    """Row i belongs to user i: item indices (-1 = none), their ALS scores, how many came from ALS, and
+    the user vector as the store keeps it (float16 values: the served ALS scores are recomputed from it)."""
 
     items: np.ndarray  # int64 [n_users, n]
-    scores: np.ndarray  # float32 [n_users, n]
+    scores: np.ndarray  # float32 [n_users, n]: what the search found (generation order); not stored
     n_primary: np.ndarray  # int32 [n_users]
+    user_vectors: np.ndarray  # float32 [n_users, factors], float16-rounded
 
     def row(self, i: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """(items, user vector, n_primary): a `CachedList` exactly as the store returns it."""
         valid = self.items[i] >= 0
-        return self.items[i][valid], self.scores[i][valid], int(self.n_primary[i])
+        return self.items[i][valid], self.user_vectors[i], int(self.n_primary[i])
 
 
 def generate_candidates(user_factors: np.ndarray, item_factors: np.ndarray, index: ItemIndex,
@@ -65,8 +68,13 @@ def generate_candidates(user_factors: np.ndarray, item_factors: np.ndarray, inde
     short = np.flatnonzero(n_primary < n)
     for u in short:
         _fill_from_popularity(int(u), out_items, out_scores, seen, popular, user_factors, item_factors, n_primary)
-    # The store keeps float16 scores: quantise here so offline features equal the served ones exactly.
-    return CandidateLists(out_items, out_scores.astype(np.float16).astype(np.float32), n_primary)
+    return CandidateLists(out_items, out_scores, n_primary, quantise_vectors(user_factors))
+
+
+def quantise_vectors(vectors: np.ndarray) -> np.ndarray:
+    """User vectors rounded as the store keeps them (float16, clipped to its range; recsys.store.codec
+    encodes the same rounding losslessly), as float32: offline features then equal the served ones."""
+    return np.clip(np.asarray(vectors, dtype=np.float32), -65504.0, 65504.0).astype(np.float16).astype(np.float32)
 
 
 def _top_unseen(index: ItemIndex, user_factors: np.ndarray, seen: sp.csr_matrix, rows: np.ndarray, n: int,

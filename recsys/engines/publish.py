@@ -15,7 +15,7 @@ from recsys.candidates.pipeline import CandidateArtifacts
 from recsys.data.guardrails import DataShape
 from recsys.progress import NullProgress, Progress
 from recsys.store import Store, VersionWriter
-from recsys.store.codec import encode_candidate_rows, encode_index_rows, needs_wide
+from recsys.store.codec import encode_user_rows, index_width
 
 log = logging.getLogger(__name__)
 
@@ -23,27 +23,27 @@ log = logging.getLogger(__name__)
 def publish_artifacts(store: Store, artifacts: CandidateArtifacts, *, version: str, batch_size: int = 2000,
                       progress: Progress | None = None, before_publish: Callable[[], None] | None = None,
                       extra_meta: dict[str, Any] | None = None) -> float:
-    """Write every user's candidates + history under `version`, then flip the pointer.
+    """Write every user's value (candidates, user vector, history) under `version`, then flip the pointer.
 
     Users are encoded and written one batch at a time (streaming), so the blobs of a million users
     never sit in memory together. Any exception before the flip removes the partial version and
-    re-raises: nothing is published. Returns mean candidate bytes per user.
+    re-raises: nothing is published. Returns mean value bytes per user.
     """
     progress = progress or NullProgress()
     user_ids = artifacts.matrix.user_ids
     lists, histories = artifacts.lists, artifacts.histories
-    wide = needs_wide(lists.items)
+    width = index_width(artifacts.bundle.n_items)  # one width per version: a value never depends on its batch
     total_bytes = 0
     writer = store.candidates.begin(version)
     try:
         tick = progress.stage("publish users", len(user_ids))
         for start in range(0, len(user_ids), batch_size):
             stop = min(start + batch_size, len(user_ids))
-            blobs = encode_candidate_rows(lists.items[start:stop], lists.scores[start:stop],
-                                          lists.n_primary[start:stop], wide=wide)
+            blobs = encode_user_rows(lists.items[start:stop], lists.n_primary[start:stop],
+                                     lists.user_vectors[start:stop], histories.indptr, histories.indices, start, stop,
+                                     width=width)
             total_bytes += sum(len(b) for b in blobs)
-            history_blobs = encode_index_rows(histories.indptr, histories.indices, start, stop)
-            writer.write_users(user_ids[start:stop].tolist(), blobs, history_blobs, progress=tick)
+            writer.write_users(user_ids[start:stop].tolist(), blobs, progress=tick)
         _finish_version(store, writer, artifacts.bundle.item_ids, {"items": artifacts.bundle.n_items,
                                                                     "created_at": time.time(), **(extra_meta or {})},
                         before_publish)

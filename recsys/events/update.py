@@ -4,8 +4,9 @@ For every user with lake events newer than what the serving version holds, fold 
 plus the new events into a user vector with the version's FIXED item factors (the ALS normal
 equations, as serving folds in a session), search the version's FAISS index, drop seen items, fill
 from popularity, and write candidates + history into the serving version: the same generation code
-(`generate_candidates`) and codec as the refresh, one batch write per group of users (each user's two
-keys change together). Users the refresh never saw get a list too: they stop being `unknown_user`.
+(`generate_candidates`) and codec as the refresh, one batch write per group of users (a user's
+candidates, vector and history are one value: they change together). Users the refresh never saw
+get a list too: they stop being `unknown_user`.
 
 What "newer" means: the refresh records in the version's meta the newest lake event id it trained on
 (`lake_events_upto`); the update records the newest id it folded in (`updated_through`). A full
@@ -33,7 +34,7 @@ from recsys.data.lake import Lake, id_key
 from recsys.errors import NoVersionPublishedError
 from recsys.progress import NullProgress, Progress
 from recsys.store import Store
-from recsys.store.codec import decode_indices, encode_candidate_rows, encode_indices, needs_wide
+from recsys.store.codec import decode_user, encode_user_rows, index_width
 
 log = logging.getLogger(__name__)
 
@@ -118,15 +119,15 @@ class Updater:
         blobs = self.store.read_user_blobs(version, users)
         kept_users: list[str] = []
         histories: list[np.ndarray] = []
-        for user, fresh, (cand_blob, hist_blob) in zip(users, new_items, blobs, strict=True):
-            old = decode_indices(hist_blob) if hist_blob else np.zeros(0, dtype=np.int64)
+        for user, fresh, blob in zip(users, new_items, blobs, strict=True):
+            old = decode_user(blob, bundle.n_items).history if blob else np.zeros(0, dtype=np.int64)
             merged = _recent_unique(np.concatenate([old, bundle.indices_of(fresh)]), HISTORY_LIMIT)
             if merged.size == 0:
                 result.skipped_users += 1
                 continue
             kept_users.append(user)
             histories.append(merged)
-            result.new_users += cand_blob is None
+            result.new_users += blob is None
         if not kept_users:
             return True
         factors = np.vstack([items.als.fold_in(h) for h in histories]).astype(np.float32)
@@ -138,9 +139,10 @@ class Updater:
         assert bundle.index is not None
         lists = generate_candidates(factors, bundle.item_factors, bundle.index, seen, popular,
                                     self.settings.candidates.n_candidates)
-        cand_blobs = encode_candidate_rows(lists.items, lists.scores, lists.n_primary, wide=needs_wide(lists.items))
-        hist_blobs = [encode_indices(h) for h in histories]
-        if not self.store.candidates.update_users(version, kept_users, cand_blobs, hist_blobs):
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        user_blobs = encode_user_rows(lists.items, lists.n_primary, lists.user_vectors, indptr,
+                                      np.concatenate(histories), 0, len(histories), width=index_width(bundle.n_items))
+        if not self.store.candidates.update_users(version, kept_users, user_blobs):
             return False
         result.users += len(kept_users)
         return True

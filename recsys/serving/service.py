@@ -241,7 +241,9 @@ class RecommendationService:
                       FallbackReason.STORE_UNAVAILABLE if self._store_lost(state, record) else
                       FallbackReason.UNKNOWN_USER)
             return Recommendations(user_id, [], None, state.candidates_version, reason)
-        cand, scores, _ = record.candidates
+        cached = CachedList(*record.candidates)
+        assert state.item_side is not None
+        cand, scores = cached.items, cached.scores(state.item_side.factors)
         ids = state.bundle.item_ids
         items = [ScoredItem(ids[int(c)], float(s), r + 1)
                  for r, (c, s) in enumerate(zip(cand[:k], scores[:k], strict=True))]

@@ -15,7 +15,7 @@ from recsys.artifacts import ArtifactRegistry
 from recsys.candidates.bundle import ItemBundle
 from recsys.candidates.item_side import ItemSide
 from recsys.config import ALSConfig
-from recsys.errors import ArtifactError, StoreUnavailableError
+from recsys.errors import ArtifactError, StoreLayoutError, StoreUnavailableError
 from recsys.ranking.model import RankerModel
 from recsys.store import Store
 
@@ -80,10 +80,11 @@ def load_state(old: ServingState, store: Store, registry: ArtifactRegistry, als:
             bundle_error, failed_at = old.bundle_error, old.bundle_failed_at
         else:
             try:
+                store.candidates.check_layout(version)
                 bundle = ItemBundle.load(registry, version)
                 item_side = ItemSide(bundle, als.regularization, als.alpha)
                 serving = version
-            except (ArtifactError, OSError, ValueError) as exc:
+            except (ArtifactError, StoreLayoutError, StoreUnavailableError, OSError, ValueError) as exc:
                 bundle_error, failed_at = str(exc), time.monotonic()
                 if bundle_error != old.bundle_error:  # once per cause, not at every poll
                     log.error("event=bundle_load_failed version=%s serving=%s error=%r", version,

@@ -8,7 +8,8 @@
     store.locks        job locks                                        (locks.py)
     store.event_log    event and impression logs, their acks, forget requests (event_log.py)
     store.artifacts    bundles and models, chunked (an ArtifactStorage) (artifact_files.py)
-    store.read_user    the serving read: candidates + history + session + pointer, one round trip
+    store.read_user    the serving read: the user's value (candidates, user vector, history) + session +
+                       pointer, one round trip
 
 Nothing outside this package touches a backend or a key: a new use of the store is a named method
 here, so the layout stays written down in one place and every backend keeps the same contract.
@@ -25,7 +26,7 @@ from recsys.errors import ConfigError, CorruptValueError
 from recsys.store.artifact_files import ArtifactFiles
 from recsys.store.backend import BreakerStats, KVBackend
 from recsys.store.candidates import CandidateVersions, VersionWriter, new_version_id
-from recsys.store.codec import decode_candidates, decode_indices
+from recsys.store.codec import decode_user
 from recsys.store.event_log import DEFAULT_MAX_LEN, EVENTS, IMPRESSIONS, STREAMS, EventLogStore, LogState
 from recsys.store.feature_log import FeatureLogStore
 from recsys.store.job_history import JobHistory, JobRun
@@ -45,7 +46,9 @@ __all__ = ["EVENTS", "IMPRESSIONS", "STREAMS", "BreakerStats", "CandidateVersion
 class UserRecord:
     """What the online path reads for one user in one round trip."""
 
-    candidates: tuple[np.ndarray, np.ndarray, int] | None  # (item indices, scores, n_primary)
+    # (item indices, ALS user vector, n_primary): the ALS scores are item_factors[indices] @ vector
+    # (`CachedList.scores`), recomputed by the reader exactly as ranker training does.
+    candidates: tuple[np.ndarray, np.ndarray, int] | None
     history: np.ndarray | None
     session: list[SessionEvent]
     # The published pointer, read in the same round trip: None when the store has lost it (restarted
@@ -54,8 +57,8 @@ class UserRecord:
     # poller's copy, at most one poll interval old, decides instead.
     published: str | None = None
     pointer_read: bool = True
-    # (key, why) when the candidates or the history did not decode: then both are None, and the user is
-    # served by the fallback chain (half a user's data is not served as if it were whole).
+    # (key, why) when the user's value did not decode: then candidates and history are None, and the
+    # user is served by the fallback chain.
     corrupt: tuple[str, str] | None = None
     # Why each malformed session entry was skipped (the well-formed ones are in `session`).
     session_skipped: list[str] = field(default_factory=list)
@@ -89,41 +92,41 @@ class Store:
 
     def read_user(self, version: str, user_id: str, *, with_session: bool = True,
                   n_items: int | None = None) -> UserRecord:
-        """Candidates + history + live session of one user (and the pointer) in a single round trip.
+        """The user's value (candidates + user vector + history), live session and the pointer in a single
+        round trip.
 
-        Never trusts the bytes: every value is decoded and checked (item indices below `n_items`, the
+        Never trusts the bytes: the value is decoded and checked (item indices below `n_items`, the
         serving catalogue's size); what does not decode is reported in `corrupt`, never raised.
         """
         keys = self._keys
-        cand_key, hist_key = keys.candidates(version, user_id), keys.history(version, user_id)
-        session_key = keys.session(user_id)
-        wanted = [cand_key, hist_key]
+        user_key, session_key = keys.user(version, user_id), keys.session(user_id)
+        wanted = [user_key]
         with_pointer = not self._backend.clustered
         if with_pointer:
             wanted.append(keys.pointer)
         values, lists = self._backend.fetch(wanted, [session_key] if with_session else [])
-        cand, hist = values[0], values[1]
-        pointer = values[2] if with_pointer else None
+        blob = values[0]
+        pointer = values[1] if with_pointer else None
         corrupt: tuple[str, str] | None = None
-        candidates = history = None
-        try:
-            candidates = decode_candidates(cand, n_items) if cand is not None else None
-            history = decode_indices(hist, n_items) if hist is not None else None
-        except CorruptValueError as exc:
-            corrupt = (hist_key if candidates is not None else cand_key, str(exc))
-            candidates = history = None
+        candidates: tuple[np.ndarray, np.ndarray, int] | None = None
+        history: np.ndarray | None = None
+        if blob is not None:
+            try:
+                value = decode_user(blob, n_items)
+                candidates = (value.candidates, value.user_vector, value.n_primary)
+                history = value.history
+            except CorruptValueError as exc:
+                corrupt = (user_key, str(exc))
         session, skipped = decode_session(lists[0]) if lists else ([], [])
         return UserRecord(candidates=candidates, history=history, session=session,
                           published=pointer.decode("utf-8", "replace") if pointer else None,
                           pointer_read=with_pointer, corrupt=corrupt, session_skipped=skipped,
                           session_key=session_key)
 
-    def read_user_blobs(self, version: str, user_ids: list[str]) -> list[tuple[bytes | None, bytes | None]]:
-        """Raw (candidates, history) values of many users in one round trip, undecoded (integrity checks)."""
-        keys = self._keys
-        values, _ = self._backend.fetch([k for u in user_ids for k in (keys.candidates(version, u),
-                                                                       keys.history(version, u))], [])
-        return [(values[2 * i], values[2 * i + 1]) for i in range(len(user_ids))]
+    def read_user_blobs(self, version: str, user_ids: list[str]) -> list[bytes | None]:
+        """Raw values of many users in one round trip, undecoded (integrity checks, the update)."""
+        values, _ = self._backend.fetch([self._keys.user(version, u) for u in user_ids], [])
+        return values
 
     def scan_all(self) -> list[tuple[str, bytes]]:
         """Every key of this namespace with its raw value(s) concatenated (tests: "is X stored anywhere?").

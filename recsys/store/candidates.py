@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from recsys.errors import NoVersionPublishedError, PublishAbortedError
+from recsys.errors import NoVersionPublishedError, PublishAbortedError, StoreLayoutError
 from recsys.store.backend import KVBackend
 from recsys.store.keys import LAYOUT_VERSION, Keys
 
@@ -41,16 +41,12 @@ class VersionWriter:
         self.version = version
         self.users_written = 0
 
-    def write_users(self, user_ids: Sequence[str], candidate_blobs: Sequence[bytes],
-                    history_blobs: Sequence[bytes] | None = None, *,
+    def write_users(self, user_ids: Sequence[str], user_blobs: Sequence[bytes], *,
                     progress: ProgressCallback | None = None) -> None:
-        """One batch of users (one MSET / one transaction): the caller sizes the batch."""
-        items = [(self._keys.candidates(self.version, u), blob)
-                 for u, blob in zip(user_ids, candidate_blobs, strict=True)]
-        if history_blobs is not None:
-            items.extend((self._keys.history(self.version, u), blob)
-                         for u, blob in zip(user_ids, history_blobs, strict=True))
-        self._backend.set_many(items)
+        """One batch of users' values (codec.encode_user_rows; one MSET / one transaction): the caller
+        sizes the batch."""
+        self._backend.set_many([(self._keys.user(self.version, u), blob)
+                                for u, blob in zip(user_ids, user_blobs, strict=True)])
         self.users_written += len(user_ids)
         if progress is not None:
             progress(len(user_ids))
@@ -104,6 +100,19 @@ class CandidateVersions:
     def meta(self, version: str) -> dict[str, Any] | None:
         raw = self._backend.get(self._keys.meta(version))
         return json.loads(raw) if raw else None
+
+    def check_layout(self, version: str) -> None:
+        """Refuse a version written in another store layout (its user keys are not where this code reads).
+
+        Raises StoreLayoutError naming the fix: without it every user of an old version would look
+        unknown (served popular items) with nothing saying why.
+        """
+        meta = self.meta(version)
+        layout = meta.get("layout") if meta else None
+        if meta is not None and layout != LAYOUT_VERSION:
+            raise StoreLayoutError(f"candidate version {version} was written in store layout {layout}; this "
+                                   f"release reads layout {LAYOUT_VERSION}: run `recsys refresh` to publish "
+                                   "a version in the current layout")
 
     def item_ids(self, version: str) -> list[str]:
         raw = self._backend.get(self._keys.items(version))
@@ -172,17 +181,16 @@ class CandidateVersions:
         self._save_versions([v for v in self.versions() if v["version"] != version])
 
     # ---- between refreshes: the micro-batch update and forgetting ---------------------------------
-    def update_users(self, version: str, user_ids: Sequence[str], candidate_blobs: Sequence[bytes],
-                     history_blobs: Sequence[bytes]) -> bool:
-        """Replace users' candidates and history inside a published version (the micro-batch update).
+    def update_users(self, version: str, user_ids: Sequence[str], user_blobs: Sequence[bytes]) -> bool:
+        """Replace users' values (candidates, user vector, history) inside a published version (the
+        micro-batch update).
 
-        One MSET / one transaction for the batch, so each user's two keys change together. Returns False
+        One MSET / one transaction for the batch. Returns False
         (and removes what it wrote) when `version` stopped being the published one meanwhile: the garbage
         collector may already have given the superseded version's keys their expiry, and keys written
         after that would never expire.
         """
-        items = [(self._keys.candidates(version, u), c) for u, c in zip(user_ids, candidate_blobs, strict=True)]
-        items += [(self._keys.history(version, u), h) for u, h in zip(user_ids, history_blobs, strict=True)]
+        items = [(self._keys.user(version, u), blob) for u, blob in zip(user_ids, user_blobs, strict=True)]
         if not items:
             return True
         self._backend.set_many(items)
@@ -201,12 +209,12 @@ class CandidateVersions:
         self._backend.set(self._keys.updated_through(version), log_id.encode())
 
     def forget_user(self, user_id: str) -> None:
-        """Delete the user's candidates and history in every version the store knows."""
+        """Delete the user's value in every version the store knows."""
         names = {str(v["version"]) for v in self.versions()}
         current = self.current_version()
         if current is not None:
             names.add(current)
-        keys = [k for v in sorted(names) for k in (self._keys.candidates(v, user_id), self._keys.history(v, user_id))]
+        keys = [self._keys.user(v, user_id) for v in sorted(names)]
         if keys:
             self._backend.delete(*keys)
 

@@ -1,145 +1,194 @@
-"""Compact binary encoding of per-user candidate lists and histories (no JSON, no pickle).
+"""Compact binary encoding of a user's stored value (no JSON, no pickle): store layout 3.
 
-Layout (little-endian):  magic u8 | flags u8 | n u16 | n_primary u16 | indices (u16 or u32) x n
-                         | scores f16 x n (candidates only)
-`n_primary` counts the leading entries from the primary source (ALS); the rest are popularity fill.
-Item indices are internal to one artifact version and never leave it. Every blob the store holds is
-encoded and decoded here, one user at a time or a whole batch of users at once.
+One value per user and version holds everything the serving read needs for that user:
 
-Decoding never trusts the bytes: besides the header (magic, length), `n_items` (the serving bundle's
-catalogue size) bounds every index and candidate scores must be finite; anything else is a
-CorruptValueError. The checks are vectorised (a few µs for 100 entries: they run on every request).
+    magic u8 (0xD3) | width u8 | factors u16 | n_cand u16 | n_primary u16 | n_hist u16     (10 bytes)
+    | user vector: float16 x factors
+    | item indices, `width` bits each, bit-packed in one stream padded to a whole byte: the n_cand
+      candidates, then the n_hist history items (oldest first)
+
+`width` is the number of bits the version's catalogue needs (11 for ml-100k's 1,682 items, 16 for
+50,000 items, at most 24: 16.7M items), decided once per version by the writer (`index_width`), so a
+user's value never depends on the batch it was encoded in. Candidates keep their published order (ALS
+score order, then the popularity fill: `n_primary` counts the ALS ones). There are no stored scores:
+the ALS score of a candidate is recomputed from the float16 user vector as item_factors[c] @ u, by the
+same code offline (ranker training) and online (the cached candidate source), so both see the same
+value. 32 factors cost 64 bytes where 100 float16 scores cost 200. Item indices are internal to one
+artifact version and never leave it. Every value the store holds for a user is encoded and decoded
+here, one user at a time or a whole batch of users at once.
+
+Decoding never trusts the bytes: the header (magic, width, exact length) must agree with the value,
+`n_items` (the serving bundle's catalogue size) bounds every index and the user vector must be finite;
+anything else is a CorruptValueError. The checks are vectorised (a few µs: they run on every request).
 """
 
 from __future__ import annotations
 
 import math
 import struct
+from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from recsys.errors import CorruptValueError
 
-MAGIC_CANDIDATES = 0xC1
-MAGIC_INDICES = 0xA1
-_WIDE = 0x01
-_HEADER = struct.Struct("<BBHH")
+MAGIC_USER = 0xD3
+MAX_WIDTH = 24  # bits per item index: catalogues up to 16,777,216 items
+_HEADER = struct.Struct("<BBHHHH")
+_F16_MAX = 65504.0
 
 
-def needs_wide(indices: np.ndarray) -> bool:
-    """Whether item indices need u32 (the u16 form stores indices up to 65534)."""
-    return bool(indices.size and int(indices.max()) >= 65535)
+@dataclass(frozen=True)
+class UserValue:
+    """One user's decoded value."""
+
+    candidates: np.ndarray  # int64 item indices, published order
+    n_primary: int  # the leading candidates from ALS (the rest: popularity fill)
+    user_vector: np.ndarray  # float32 holding float16 values: the ALS user factors
+    history: np.ndarray  # int64 item indices, oldest first
 
 
-def _index_dtype(indices: np.ndarray) -> tuple[np.dtype, int]:
-    return (np.dtype("<u4"), _WIDE) if needs_wide(indices) else (np.dtype("<u2"), 0)
+def index_width(n_items: int) -> int:
+    """Bits per item index for a catalogue of `n_items` (indices 0..n_items-1)."""
+    width = max(1, (max(n_items, 1) - 1).bit_length())
+    if width > MAX_WIDTH:
+        raise ValueError(f"a catalogue of {n_items} items needs {width}-bit indices; the layout stores at most "
+                         f"{MAX_WIDTH}")
+    return width
 
 
-def encode_candidates(indices: np.ndarray, scores: np.ndarray, n_primary: int | None = None) -> bytes:
-    """Pack item indices and float16 scores into one value (~4 bytes/candidate below 65k items)."""
-    if indices.shape != scores.shape or indices.ndim != 1:
-        raise ValueError("indices and scores must be 1-d arrays of equal length")
-    n = int(indices.size)
-    dtype, flags = _index_dtype(indices)
-    primary = n if n_primary is None else int(n_primary)
-    head = _HEADER.pack(MAGIC_CANDIDATES, flags, n, primary)
-    return head + indices.astype(dtype).tobytes() + np.asarray(scores, dtype="<f2").tobytes()
+def _packed_bytes(n: int, width: int) -> int:
+    return (n * width + 7) // 8
 
 
-def _read_header(blob: bytes, magic: int, kind: str, extra_bytes_per_entry: int) -> tuple[int, int, int]:
-    """(entries, index width in bytes, n_primary) of a blob whose length must match its header."""
-    if len(blob) < _HEADER.size:
-        raise CorruptValueError(f"{kind} blob too short ({len(blob)} bytes)")
-    found, flags, n, primary = _HEADER.unpack_from(blob)
-    if found != magic:
-        raise CorruptValueError(f"not a {kind} blob (magic {found:#x})")
-    width = 4 if flags & _WIDE else 2
-    expected = _HEADER.size + n * (width + extra_bytes_per_entry)
-    if len(blob) != expected:
-        raise CorruptValueError(f"{kind} blob has {len(blob)} bytes, its header says {expected}")
-    return n, width, primary
+def _pack_ragged(values: np.ndarray, lengths: np.ndarray, width: int) -> np.ndarray:
+    """Rows of `values` (flat, row after row, lengths `lengths`) bit-packed at `width` bits, each row
+    padded to a whole byte; returns the rows' bytes, concatenated in row order."""
+    values = values.astype(np.uint32, copy=False)
+    if width % 8 == 0:  # whole bytes (8, 16, 24 bits): little-endian bytes, no bit shuffling
+        return values.astype("<u4").view(np.uint8).reshape(-1, 4)[:, :width // 8].reshape(-1)
+    nbytes = (lengths * width + 7) // 8
+    row_start_bit = 8 * (np.cumsum(nbytes) - nbytes)
+    row = np.repeat(np.arange(lengths.size), lengths)
+    within = np.arange(values.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    bit_pos = row_start_bit[row] + within * width
+    shifts = np.arange(width, dtype=np.uint32)
+    bits = np.zeros(int(nbytes.sum()) * 8, dtype=np.uint8)
+    bits[(bit_pos[:, None] + shifts).reshape(-1)] = ((values[:, None] >> shifts) & 1).reshape(-1)
+    return np.packbits(bits, bitorder="little")
 
 
-def _indices(blob: bytes, n: int, width: int) -> np.ndarray:
-    return np.frombuffer(blob, dtype="<u4" if width == 4 else "<u2", count=n, offset=_HEADER.size).astype(np.int64)
+@lru_cache(maxsize=4096)
+def _bit_positions(n: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(byte, shift) of each of `n` packed indices: cached, decoding a request does no index arithmetic."""
+    bit = np.arange(n, dtype=np.int64) * width
+    return bit >> 3, (bit & 7).astype(np.uint32)
 
 
-def _checked_range(indices: np.ndarray, n_items: int | None, kind: str) -> np.ndarray:
-    if n_items is not None and indices.size and int(indices.max()) >= n_items:
-        raise CorruptValueError(f"{kind} blob holds item index {int(indices.max())}, the catalogue has {n_items}")
-    return indices
+def _unpack(blob: bytes, offset: int, n: int, width: int) -> np.ndarray:
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if width == 16:
+        return np.frombuffer(blob, dtype="<u2", count=n, offset=offset).astype(np.int64)
+    if width == 8:
+        return np.frombuffer(blob, dtype=np.uint8, count=n, offset=offset).astype(np.int64)
+    nbytes = _packed_bytes(n, width)
+    raw = blob[offset:offset + nbytes] + b"\0\0\0"  # 3 spare bytes: every index reads a whole 4-byte word
+    # Overlapping little-endian 4-byte words starting at every byte; an index (<= 24 bits, shifted by
+    # at most 7) always lies inside the word starting at its first byte.
+    words = np.ndarray((nbytes,), dtype="<u4", buffer=raw, strides=(1,))
+    byte, shift = _bit_positions(n, width)
+    return ((words[byte] >> shift) & np.uint32((1 << width) - 1)).astype(np.int64)
 
 
-def decode_candidates(blob: bytes, n_items: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
-    """Inverse of encode_candidates: (indices int64, scores float32, n_primary), checked (see module doc)."""
-    n, width, primary = _read_header(blob, MAGIC_CANDIDATES, "candidate", 2)
-    if primary > n:
-        raise CorruptValueError(f"candidate blob says {primary} primary entries of {n}")
-    scores = np.frombuffer(blob, dtype="<f2", count=n, offset=_HEADER.size + n * width).astype(np.float32)
-    if not math.isfinite(float(scores.sum())):  # one reduction: a NaN or inf anywhere makes the sum so
-        raise CorruptValueError("candidate blob holds a NaN or infinite score")
-    return _checked_range(_indices(blob, n, width), n_items, "candidate"), scores, int(primary)
+def encode_user_rows(items: np.ndarray, n_primary: np.ndarray, vectors: np.ndarray, hist_indptr: np.ndarray,
+                     hist_indices: np.ndarray, start: int, stop: int, *, width: int) -> list[bytes]:
+    """The values of users start..stop, vectorised over the batch.
 
-
-def encode_indices(indices: np.ndarray) -> bytes:
-    """Pack a list of item indices (a user's history, most recent last)."""
-    dtype, flags = _index_dtype(indices)
-    return _HEADER.pack(MAGIC_INDICES, flags, int(indices.size), 0) + indices.astype(dtype).tobytes()
-
-
-def decode_indices(blob: bytes, n_items: int | None = None) -> np.ndarray:
-    """Inverse of encode_indices, indices checked against `n_items`."""
-    n, width, _ = _read_header(blob, MAGIC_INDICES, "index", 0)
-    return _checked_range(_indices(blob, n, width), n_items, "index")
-
-
-def encode_index_rows(indptr: np.ndarray, indices: np.ndarray, start: int, stop: int) -> list[bytes]:
-    """`encode_indices` of rows start..stop of a CSR-like (indptr, indices) pair, in one vectorised pass.
-
-    Byte-identical to encoding each row alone (a row needing u32 goes through `encode_indices`).
+    `items` (users × n, -1 = no item; valid entries lead each row), `n_primary` and `vectors` are
+    rows start..stop already; the histories are rows start..stop of the CSR-like (`hist_indptr`,
+    `hist_indices`) pair. `width` is the version's (`index_width` of its catalogue).
     """
-    lo, hi = int(indptr[start]), int(indptr[stop])
-    lengths = np.diff(indptr[start:stop + 1]).astype(np.int64)
-    values = np.asarray(indices[lo:hi])
-    if needs_wide(values):
-        return [encode_indices(np.asarray(indices[indptr[r]:indptr[r + 1]])) for r in range(start, stop)]
-    sizes = _HEADER.size + 2 * lengths
+    if not 1 <= width <= MAX_WIDTH:
+        raise ValueError(f"index width {width} outside 1..{MAX_WIDTH}")
+    n_users = items.shape[0]
+    if n_users == 0:
+        return []
+    k = vectors.shape[1]
+    valid = items >= 0
+    cand_len = valid.sum(axis=1).astype(np.int64)
+    cand_values = items[valid]  # row-major: each row's valid items, in order
+    lo, hi = int(hist_indptr[start]), int(hist_indptr[stop])
+    hist_len = np.diff(hist_indptr[start:stop + 1]).astype(np.int64)
+    hist_values = np.asarray(hist_indices[lo:hi])
+    for name, values in (("candidate", cand_values), ("history", hist_values)):
+        if values.size and (int(values.min()) < 0 or int(values.max()) >= 1 << width):
+            raise ValueError(f"{name} item index outside 0..{(1 << width) - 1} ({width}-bit indices)")
+    primary = np.minimum(np.asarray(n_primary, dtype=np.int64), cand_len)
+
+    header = np.zeros(n_users, dtype=[("magic", "u1"), ("width", "u1"), ("k", "<u2"), ("n", "<u2"),
+                                      ("primary", "<u2"), ("hist", "<u2")])
+    header["magic"], header["width"], header["k"] = MAGIC_USER, width, k
+    header["n"], header["primary"], header["hist"] = cand_len, primary, hist_len
+    vec = np.clip(np.asarray(vectors, dtype=np.float32), -_F16_MAX, _F16_MAX).astype("<f2")
+    fixed = np.concatenate([header.view(np.uint8).reshape(n_users, _HEADER.size),
+                            vec.view(np.uint8).reshape(n_users, 2 * k)], axis=1)
+
+    # One index stream per user: its candidates, then its history.
+    index_len = cand_len + hist_len
+    index_start = np.cumsum(index_len) - index_len
+    stream = np.zeros(int(index_len.sum()), dtype=np.int64)
+    _scatter(stream, index_start, cand_values, cand_len)
+    _scatter(stream, index_start + cand_len, hist_values, hist_len)
+    index_bytes = (index_len * width + 7) // 8
+    sizes = fixed.shape[1] + index_bytes
     ends = np.cumsum(sizes)
     starts = ends - sizes
-    buf = np.zeros(int(ends[-1]) if ends.size else 0, dtype=np.uint8)
-    head = np.zeros((lengths.size, _HEADER.size), dtype=np.uint8)
-    head[:, 0] = MAGIC_INDICES
-    head[:, 2:4] = lengths.astype("<u2").view(np.uint8).reshape(-1, 2)
-    buf[starts[:, None] + np.arange(_HEADER.size)] = head
-    row = np.repeat(np.arange(lengths.size), lengths)
-    pos = starts[row] + _HEADER.size + 2 * (np.arange(values.size) - (np.cumsum(lengths) - lengths)[row])
-    body = values.astype("<u2").view(np.uint8).reshape(-1, 2)
-    buf[pos] = body[:, 0]
-    buf[pos + 1] = body[:, 1]
+    buf = np.zeros(int(ends[-1]), dtype=np.uint8)
+    buf[starts[:, None] + np.arange(fixed.shape[1])] = fixed
+    _scatter(buf, starts + fixed.shape[1], _pack_ragged(stream, index_len, width), index_bytes)
     raw = buf.tobytes()
     return [raw[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
 
 
-def encode_candidate_rows(items: np.ndarray, scores: np.ndarray, n_primary: np.ndarray, *,
-                          wide: bool) -> list[bytes]:
-    """`encode_candidates` of every row of `items` (users × n, -1 = no item) at once, vectorised.
+def _scatter(buf: np.ndarray, dest: np.ndarray, flat: np.ndarray, lengths: np.ndarray) -> None:
+    """Write row r of `flat` (rows concatenated, lengths `lengths`) at buf[dest[r]:] (one vectorised store)."""
+    if flat.size == 0:
+        return
+    row = np.repeat(np.arange(lengths.size), lengths)
+    within = np.arange(flat.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    buf[dest[row] + within] = flat
 
-    Byte-identical to encoding each row alone with `encode_candidates` (rows with -1 entries go
-    through it). `wide` is decided by the caller for the whole list (`needs_wide` of all items), so a
-    user's blob does not depend on the batch it was encoded in.
-    """
-    n_users, n = items.shape
-    header = np.zeros((n_users, _HEADER.size), dtype=np.uint8)
-    header[:, 0] = MAGIC_CANDIDATES
-    header[:, 1] = _WIDE if wide else 0
-    header[:, 2:4] = np.full(n_users, n, dtype="<u2").view(np.uint8).reshape(-1, 2)
-    header[:, 4:6] = n_primary.astype("<u2").view(np.uint8).reshape(-1, 2)
-    idx = np.where(items < 0, 0, items).astype("<u4" if wide else "<u2")
-    body = np.concatenate([header, idx.view(np.uint8).reshape(n_users, -1),
-                           scores.astype("<f2").view(np.uint8).reshape(n_users, -1)], axis=1)
-    out = [row.tobytes() for row in body]
-    for u in np.flatnonzero(~(items >= 0).all(axis=1)):
-        valid = items[u] >= 0
-        row_items = items[u][valid]
-        out[u] = encode_candidates(row_items, scores[u][valid], min(int(n_primary[u]), row_items.size))
-    return out
+
+def encode_user(candidates: np.ndarray, n_primary: int, user_vector: np.ndarray, history: np.ndarray, *,
+                width: int) -> bytes:
+    """One user's value (see the module doc); `encode_user_rows` of a batch of one."""
+    candidates = np.asarray(candidates, dtype=np.int64).reshape(1, -1)
+    history = np.asarray(history, dtype=np.int64)
+    return encode_user_rows(candidates, np.asarray([n_primary]), np.asarray(user_vector).reshape(1, -1),
+                            np.asarray([0, history.size]), history, 0, 1, width=width)[0]
+
+
+def decode_user(blob: bytes, n_items: int | None = None) -> UserValue:
+    """Inverse of encode_user, every value checked (see the module doc)."""
+    if len(blob) < _HEADER.size:
+        raise CorruptValueError(f"user value too short ({len(blob)} bytes)")
+    magic, width, k, n, primary, n_hist = _HEADER.unpack_from(blob)
+    if magic != MAGIC_USER:
+        raise CorruptValueError(f"not a user value of store layout 3 (magic {magic:#x})")
+    if not 1 <= width <= MAX_WIDTH:
+        raise CorruptValueError(f"user value says {width}-bit item indices")
+    if primary > n:
+        raise CorruptValueError(f"user value says {primary} primary candidates of {n}")
+    index_at = _HEADER.size + 2 * k
+    expected = index_at + _packed_bytes(n + n_hist, width)
+    if len(blob) != expected:
+        raise CorruptValueError(f"user value has {len(blob)} bytes, its header says {expected}")
+    vector = np.frombuffer(blob, dtype="<f2", count=k, offset=_HEADER.size).astype(np.float32)
+    if not math.isfinite(float(vector.sum())):  # one reduction: a NaN or inf anywhere makes the sum so
+        raise CorruptValueError("user value holds a NaN or infinite factor")
+    indices = _unpack(blob, index_at, n + n_hist, width)
+    if n_items is not None and indices.size and int(indices.max()) >= n_items:
+        raise CorruptValueError(f"user value holds item index {int(indices.max())}, the catalogue has {n_items}")
+    return UserValue(indices[:n], int(primary), vector, indices[n:])

@@ -2,8 +2,8 @@
 
 The atomic pointer flip promises that readers only ever see a version whose every key was written.
 This checks the promise from the outside, as a reader would: the pointer resolves, the meta and item
-keys are there and agree with each other, and every expected user has a decodable candidate list and
-history whose indices lie inside the catalogue. (The item-side bundle is the artifact registry's to
+keys are there and agree with each other, and every expected user has a decodable value (candidates,
+user vector, history) whose indices lie inside the catalogue. (The item-side bundle is the artifact registry's to
 check: `ArtifactRegistry.verify_bundle`.)
 """
 
@@ -12,11 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from recsys.errors import CorruptValueError
 from recsys.store import Store
-from recsys.store.codec import decode_candidates, decode_indices
+from recsys.store.codec import decode_user
 from recsys.store.keys import LAYOUT_VERSION
 
 
@@ -61,25 +59,22 @@ def check_version(store: Store, user_ids: Sequence[str], *, version: str | None 
         check.problem(f"version {version}: {len(item_ids)} item ids stored, meta says {meta.get('items')}")
     for start in range(0, len(user_ids), batch_size):
         chunk = list(user_ids[start:start + batch_size])
-        for user, (cand_blob, hist_blob) in zip(chunk, store.read_user_blobs(version, chunk), strict=True):
-            _check_user(check, user, cand_blob, hist_blob, len(item_ids))
+        for user, blob in zip(chunk, store.read_user_blobs(version, chunk), strict=True):
+            _check_user(check, user, blob, len(item_ids))
     return check
 
 
-def _check_user(check: VersionCheck, user: str, cand_blob: bytes | None, hist_blob: bytes | None,
-                n_items: int) -> None:
-    if cand_blob is None or hist_blob is None:
-        check.problem(f"user {user!r}: {'candidates' if cand_blob is None else 'history'} key missing")
+def _check_user(check: VersionCheck, user: str, blob: bytes | None, n_items: int) -> None:
+    if blob is None:
+        check.problem(f"user {user!r}: value missing")
         return
     try:
-        idx, scores, n_primary = decode_candidates(cand_blob)
-        hist = decode_indices(hist_blob)
+        value = decode_user(blob, n_items)  # checks indices against the catalogue and a finite user vector
     except CorruptValueError as exc:
         check.problem(f"user {user!r}: undecodable value: {exc}")
         return
-    if idx.size == 0 or n_primary > idx.size or not np.all(np.isfinite(scores)) \
-            or (idx.size and int(idx.max()) >= n_items) or (hist.size and int(hist.max()) >= n_items):
-        check.problem(f"user {user!r}: candidate list inconsistent with {n_items} items")
+    if value.candidates.size == 0:
+        check.problem(f"user {user!r}: empty candidate list")
         return
     check.users_ok += 1
 

@@ -4,8 +4,7 @@
     {ns}:versions                JSON list of known versions with state (staging/live/superseded)
     {ns}:v:{ver}:meta            JSON: counts, item ids count, created_at
     {ns}:v:{ver}:items           newline-joined external item ids, index order
-    {ns}:v:{ver}:c:{u<user>}     candidate blob (codec.encode_candidates)
-    {ns}:v:{ver}:h:{u<user>}     history blob (codec.encode_indices)
+    {ns}:v:{ver}:u:{u<user>}     the user's value (codec.encode_user): candidates, ALS user vector, history
     {ns}:s:{u<user>}             session list, one "item\\tevent\\tts" string per event, TTL on inactivity
     {ns}:lock:{name}             job lock (SET NX PX)
     {ns}:jobs                    job history list (JSON per run, newest last, capped)
@@ -15,6 +14,9 @@
     {ns}:log:{stream}:acked      id of the newest entry every reader (the lake ingest) has committed
     {ns}:forget                  pending forget requests (sha256 of the user id), applied to the lake by ingest
     {ns}:v:{ver}:upd             id of the newest lake event the micro-batch update folded into this version
+
+One key per user and version (layout 3): Redis spends ~60-70 bytes of dict entry, key string and
+object header per key, so the candidates and the history share one value instead of two keys.
 
 Every key one request reads for one user carries a Redis Cluster hash tag made of `u` and the user id
 (`{ualice}`): on a cluster they share one slot, so the serving read stays one round trip to one node.
@@ -29,7 +31,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LAYOUT_VERSION = 2  # 2: user keys carry a hash tag (Redis Cluster)
+# 2: user keys carry a hash tag (Redis Cluster). 3: one value per user (candidates, float16 user vector
+# instead of scores, history; bit-packed indices). A reader refuses a version of another layout
+# (`CandidateVersions.check_layout`): a refresh writes the current one.
+LAYOUT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -53,11 +58,8 @@ class Keys:
     def items(self, version: str) -> str:
         return f"{self.ns}:v:{version}:items"
 
-    def candidates(self, version: str, user_id: str) -> str:
-        return f"{self.ns}:v:{version}:c:{{u{user_id}}}"
-
-    def history(self, version: str, user_id: str) -> str:
-        return f"{self.ns}:v:{version}:h:{{u{user_id}}}"
+    def user(self, version: str, user_id: str) -> str:
+        return f"{self.ns}:v:{version}:u:{{u{user_id}}}"
 
     def session(self, user_id: str) -> str:
         return f"{self.ns}:s:{{u{user_id}}}"

@@ -32,7 +32,7 @@ from recsys.data.loaders import Dataset
 from recsys.engines.local import run_refresh
 from recsys.ranking.train import TrainResult
 from recsys.store import Store
-from recsys.store.codec import encode_candidates, encode_indices
+from recsys.store.codec import encode_user, index_width
 from recsys.store.keys import Keys
 from tests.conftest import REDIS_URL
 
@@ -41,7 +41,7 @@ pytestmark = pytest.mark.redis
 EXAMPLES = 500  # per kind of value (the issue's bar)
 USER = "u5"
 FALLBACKS = {None, "corrupt_value", "unknown_user", "no_model", "model_error"}
-HEADER = 6  # codec: magic u8 | flags u8 | n u16 | n_primary u16
+HEADER = 10  # codec: magic u8 | width u8 | factors u16 | n u16 | n_primary u16 | n_hist u16
 
 
 @dataclass
@@ -51,8 +51,8 @@ class Live:
     keys: Keys
     version: str
     n_items: int
-    valid_candidates: bytes
-    valid_history: bytes
+    valid: bytes  # the user's value as the refresh wrote it
+    factors: int
 
 
 @pytest.fixture
@@ -63,11 +63,10 @@ def live(redis_store: Store, trained_artifacts: tuple[Settings, Dataset, TrainRe
     assert record.candidates is not None and record.history is not None
     raw = redis.Redis.from_url(REDIS_URL)
     keys = Keys(redis_store.namespace)
-    cand_blob = raw.get(keys.candidates(result.version, USER))
-    hist_blob = raw.get(keys.history(result.version, USER))
-    assert isinstance(cand_blob, bytes) and isinstance(hist_blob, bytes)
+    blob = raw.get(keys.user(result.version, USER))
+    assert isinstance(blob, bytes)
     with TestClient(create_app(settings, redis_store, background_reload=False)) as client:
-        yield Live(client, raw, keys, result.version, result.items, cand_blob, hist_blob)
+        yield Live(client, raw, keys, result.version, result.items, blob, settings.als.factors)
     raw.close()
 
 
@@ -88,10 +87,14 @@ def _check(live: Live, *, session: bool = False) -> dict[str, object]:
 
 
 @st.composite
-def mutated(draw: st.DrawFn, valid: bytes, width: int, scores_at: int | None) -> bytes:
-    """Random bytes, or the valid value with one kind of damage (what a bug or a hand edit could leave)."""
-    n = (len(valid) - HEADER) // (width + (2 if scores_at is not None else 0))
-    kind = draw(st.sampled_from(["random", "flip", "truncate", "extend", "index", "header", "score"]))
+def mutated(draw: st.DrawFn, live: Live, target: str) -> bytes:
+    """Random bytes, or the valid value with one kind of damage (what a bug or a hand edit could leave).
+
+    `target` aims the "index" damage at the candidates or at the history part of the bit-packed index
+    stream (any value its width can hold, the catalogue's size and beyond included)."""
+    valid = live.valid
+    width, k, n, _, n_hist = struct.unpack_from("<BHHHH", valid, 1)
+    kind = draw(st.sampled_from(["random", "flip", "truncate", "extend", "index", "header", "vector"]))
     if kind == "random":
         return draw(st.binary(max_size=2 * len(valid)))
     b = bytearray(valid)
@@ -102,14 +105,21 @@ def mutated(draw: st.DrawFn, valid: bytes, width: int, scores_at: int | None) ->
         del b[draw(st.integers(0, len(b) - 1)):]
     elif kind == "extend":
         b += draw(st.binary(min_size=1, max_size=16))
-    elif kind == "index" and n:
-        struct.pack_into("<H", b, HEADER + width * draw(st.integers(0, n - 1)), draw(st.integers(0, 65535)))
+    elif kind == "index":
+        lo, hi = (0, n) if target == "candidates" else (n, n + n_hist)
+        if hi > lo:
+            bit = (HEADER + 2 * k) * 8 + width * draw(st.integers(lo, hi - 1))
+            value = draw(st.integers(0, (1 << width) - 1))
+            for j in range(width):  # write the `width`-bit field bit by bit (little-endian bit order)
+                byte, off = divmod(bit + j, 8)
+                b[byte] = (b[byte] & ~(1 << off)) | (((value >> j) & 1) << off)
     elif kind == "header":
-        struct.pack_into("<BBHH", b, 0, draw(st.sampled_from([0xC1, 0xA1, 0x00, 0xFF])), draw(st.integers(0, 3)),
-                         draw(st.integers(0, 65535)), draw(st.integers(0, 65535)))
-    elif kind == "score" and scores_at is not None and n:
+        struct.pack_into("<BBHHHH", b, 0, draw(st.sampled_from([0xD3, 0xC1, 0xA1, 0x00])), draw(st.integers(0, 30)),
+                         draw(st.sampled_from([k, 0, k + 1, 65535])), draw(st.integers(0, 65535)),
+                         draw(st.integers(0, 65535)), draw(st.sampled_from([n_hist, 0, 65535])))
+    elif kind == "vector":
         value = draw(st.sampled_from([math.nan, math.inf, -math.inf, 65504.0, -0.0]))
-        struct.pack_into("<e", b, scores_at + 2 * draw(st.integers(0, n - 1)), value)
+        struct.pack_into("<e", b, HEADER + 2 * draw(st.integers(0, k - 1)), value)
     return bytes(b)
 
 
@@ -136,12 +146,11 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database
 
 
 def test_random_candidate_values_never_give_a_5xx(live: Live) -> None:
-    key = live.keys.candidates(live.version, USER)
-    width = 2
+    key = live.keys.user(live.version, USER)
     seen = {"examples": 0, "corrupt": 0}
 
     @FUZZ
-    @given(blob=mutated(live.valid_candidates, width, HEADER + width * ((len(live.valid_candidates) - HEADER) // 4)))
+    @given(blob=mutated(live, "candidates"))
     def run(blob: bytes) -> None:
         live.raw.set(key, blob)
         body = _check(live)
@@ -153,11 +162,11 @@ def test_random_candidate_values_never_give_a_5xx(live: Live) -> None:
 
 
 def test_random_history_values_never_give_a_5xx(live: Live) -> None:
-    key = live.keys.history(live.version, USER)
+    key = live.keys.user(live.version, USER)
     seen = {"examples": 0, "corrupt": 0}
 
     @FUZZ
-    @given(blob=mutated(live.valid_history, 2, None))
+    @given(blob=mutated(live, "history"))
     def run(blob: bytes) -> None:
         live.raw.set(key, blob)
         body = _check(live)
@@ -187,8 +196,10 @@ def test_random_session_entries_never_give_a_5xx(live: Live) -> None:
 
 def test_a_corrupt_value_is_served_by_the_fallback_chain_and_logged_once(
         live: Live, caplog: pytest.LogCaptureFixture) -> None:
-    key = live.keys.candidates(live.version, USER)
-    live.raw.set(key, encode_candidates(np.array([1, live.n_items + 7]), np.zeros(2, dtype=np.float32)))
+    key = live.keys.user(live.version, USER)
+    width = index_width(live.n_items + 8)
+    live.raw.set(key, encode_user(np.array([1, live.n_items + 7]), 2, np.zeros(live.factors), np.array([3]),
+                                  width=width))
     with caplog.at_level(logging.ERROR, logger="recsys.serving.service"):
         for _ in range(3):
             body = _check(live)
@@ -197,9 +208,10 @@ def test_a_corrupt_value_is_served_by_the_fallback_chain_and_logged_once(
     assert len(logged) == 1 and key in logged[0] and "catalogue" in logged[0]
     # Other users are untouched; rewriting the value heals the user at once.
     assert live.client.get("/v1/users/u6/recommendations").json()["fallback"] is None
-    live.raw.set(key, live.valid_candidates)
+    live.raw.set(key, live.valid)
     assert _check(live)["fallback"] is None
-    live.raw.set(live.keys.history(live.version, USER), encode_indices(np.array([70_000])))
+    live.raw.set(key, encode_user(np.array([1]), 1, np.zeros(live.factors), np.array([live.n_items + 7]),
+                                  width=width))  # the history's index this time
     assert _check(live)["fallback"] == "corrupt_value"
 
 

@@ -85,7 +85,7 @@ def test_refresh_killed_anywhere_leaves_a_complete_version(
         for v in store.candidates.versions():
             name = str(v["version"])
             if name not in known and store.candidates.meta(name) is None:
-                return any(cand is not None for cand, _ in store.read_user_blobs(name, users[::30]))
+                return any(blob is not None for blob in store.read_user_blobs(name, users[::30]))
         return False
 
     proc = _refresh(env, data)

@@ -9,16 +9,18 @@ import pytest
 
 from recsys.errors import PublishAbortedError
 from recsys.store import JobRun, SessionEvent, Store
-from recsys.store.codec import encode_candidates, encode_indices
+from recsys.store.codec import encode_user
 from tests.conftest import BackendCase
+
+
+def _value(items: list[int], history: tuple[int, ...] = (7, 8)) -> bytes:
+    return encode_user(np.asarray(items), len(items), np.linspace(1, 0, 4), np.asarray(history), width=4)
 
 
 def _publish(store: Store, version: str, users: dict[str, list[int]]) -> None:
     writer = store.candidates.begin(version)
     ids = list(users)
-    blobs = [encode_candidates(np.asarray(users[u]), np.linspace(1, 0, len(users[u]))) for u in ids]
-    hist = [encode_indices(np.asarray([7, 8])) for _ in ids]
-    writer.write_users(ids, blobs, hist)
+    writer.write_users(ids, [_value(users[u]) for u in ids])
     writer.write_items([f"i{i}" for i in range(10)])
     writer.write_meta({"items": 10})
     store.candidates.publish(version)
@@ -44,7 +46,7 @@ def test_publish_then_read(any_store: Store) -> None:
 def test_failed_write_leaves_previous_version_serving(any_store: Store) -> None:
     _publish(any_store, "v1", {"a": [1, 2, 3], "b": [4, 5]})
     writer = any_store.candidates.begin("v2")
-    blobs = [encode_candidates(np.asarray([9]), np.asarray([1.0]))] * 4
+    blobs = [_value([9])] * 4
     calls = {"n": 0}
 
     def die_after_first_batch(n: int) -> None:
@@ -113,7 +115,7 @@ def test_abandoned_staging_versions_are_collected(any_store: Store, monkeypatch:
                                                   ) -> None:
     _publish(any_store, "v1", {"a": [1]})
     writer = any_store.candidates.begin("dead")
-    writer.write_users(["a"], [encode_candidates(np.asarray([3]), np.asarray([1.0]))])
+    writer.write_users(["a"], [_value([3])])
     real_time = time.time
     monkeypatch.setattr(time, "time", lambda: real_time() + 120)
     any_store.candidates.collect_garbage()
@@ -170,7 +172,7 @@ def test_next_refresh_start_collects_staging_left_by_a_crash(any_store: Store,
     """A refresh that died mid-write is cleaned up when the next one begins, even if that one dies too."""
     _publish(any_store, "v1", {"a": [1]})
     dead = any_store.candidates.begin("dead")
-    dead.write_users(["a"], [encode_candidates(np.asarray([3]), np.asarray([1.0]))])
+    dead.write_users(["a"], [_value([3])])
     real_time = time.time
     monkeypatch.setattr(time, "time", lambda: real_time() + 120)
     any_store.candidates.begin("next")  # never published

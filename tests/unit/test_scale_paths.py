@@ -23,14 +23,7 @@ from recsys.candidates.popularity import popularity_counts, popularity_counts_co
 from recsys.candidates.topn import top_n_per_csr_row, top_n_per_row
 from recsys.data.schema import drop_exact_duplicates
 from recsys.errors import ConfigError
-from recsys.store.codec import (
-    decode_candidates,
-    encode_candidate_rows,
-    encode_candidates,
-    encode_index_rows,
-    encode_indices,
-    needs_wide,
-)
+from recsys.store.codec import decode_user, encode_user, encode_user_rows, index_width
 
 
 def _log(rng: np.random.Generator, n_users: int = 60, n_items: int = 40, n_events: int = 3000) -> pl.DataFrame:
@@ -267,30 +260,30 @@ def test_generate_with_a_coarse_index_researches_short_rows_exactly(rng: np.rand
     assert coarse.items[heavy].tolist() == flat.items[heavy].tolist()
 
 
-@pytest.mark.parametrize("max_index", [100, 70_000])
-def test_candidate_rows_in_slices_equal_one_pass_and_the_scalar_codec(rng: np.random.Generator,
-                                                                      max_index: int) -> None:
-    items = rng.integers(0, max_index, size=(30, 10))
-    items[3, 7:] = -1  # a short row goes through the scalar codec
-    scores = rng.normal(size=(30, 10)).astype(np.float32)
+@pytest.mark.parametrize("n_items", [100, 50_000, 70_000, 2**24])
+def test_user_rows_in_slices_equal_one_pass_and_the_scalar_codec(rng: np.random.Generator, n_items: int) -> None:
+    """The batch encoder is byte-identical to encoding each user alone, whatever the batch boundaries
+    (a user's value must not depend on the batch it was written in), and every width decodes back."""
+    width = index_width(n_items)
+    items = rng.integers(0, n_items, size=(30, 10))
+    items[3, 7:] = -1  # a short row
+    items[4, :] = -1  # no candidates at all
     primary = np.full(30, 8, dtype=np.int32)
-    wide = needs_wide(items)
-    whole = encode_candidate_rows(items, scores, primary, wide=wide)
-    assert encode_candidate_rows(items[:12], scores[:12], primary[:12], wide=wide) + \
-        encode_candidate_rows(items[12:], scores[12:], primary[12:], wide=wide) == whole
-    for u in (0, 3, 29):
-        valid = items[u] >= 0
-        if wide or max_index < 65535:
-            assert whole[u] == encode_candidates(items[u][valid], scores[u][valid], min(8, int(valid.sum())))
-        idx, _, n_primary = decode_candidates(whole[u])
-        assert idx.tolist() == items[u][valid].tolist() and n_primary == min(8, int(valid.sum()))
-
-
-@pytest.mark.parametrize("max_index", [100, 70_000])
-def test_encode_index_rows_is_byte_identical_to_per_row(rng: np.random.Generator, max_index: int) -> None:
-    lists = [rng.integers(0, max_index, size=s) for s in (3, 0, 200, 1, 0)]
+    vectors = rng.normal(size=(30, 6)).astype(np.float32)
+    lists = [rng.integers(0, n_items, size=s) for s in rng.integers(0, 40, size=30)]
+    lists[5] = np.zeros(0, dtype=np.int64)
     h = Histories.from_lists(lists)
-    assert encode_index_rows(h.indptr, h.indices, 1, 5) == [encode_indices(x) for x in lists[1:5]]
+    whole = encode_user_rows(items, primary, vectors, h.indptr, h.indices, 0, 30, width=width)
+    assert encode_user_rows(items[:12], primary[:12], vectors[:12], h.indptr, h.indices, 0, 12, width=width) + \
+        encode_user_rows(items[12:], primary[12:], vectors[12:], h.indptr, h.indices, 12, 30, width=width) == whole
+    for u in range(30):
+        valid = items[u] >= 0
+        assert whole[u] == encode_user(items[u][valid], 8, vectors[u], lists[u], width=width)
+        value = decode_user(whole[u], n_items)
+        assert value.candidates.tolist() == items[u][valid].tolist()
+        assert value.n_primary == min(8, int(valid.sum()))
+        assert value.history.tolist() == lists[u].tolist()
+        np.testing.assert_array_equal(value.user_vector, vectors[u].astype(np.float16).astype(np.float32))
 
 
 def _dense_itemknn(x: sp.csr_matrix, k: int, shrink: float) -> np.ndarray:

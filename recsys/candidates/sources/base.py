@@ -30,12 +30,18 @@ SOURCE_ALS, SOURCE_POPULAR, SOURCE_SESSION = 0, 1, 2
 
 @dataclass(frozen=True)
 class CachedList:
-    """A user's published candidates: item indices, ALS scores, and how many lead from ALS (the
-    rest are popularity fill)."""
+    """A user's published candidates: item indices, the ALS user vector, and how many lead from ALS
+    (the rest are popularity fill)."""
 
     items: np.ndarray
-    scores: np.ndarray
+    user_vector: np.ndarray  # float32 holding float16 values, as stored
     n_primary: int
+
+    def scores(self, item_factors: np.ndarray) -> np.ndarray:
+        """The candidates' ALS scores, item_factors[items] @ u: the one computation offline (ranker
+        training) and online (the cached source, the unranked list) share, so both see the same values."""
+        return (item_factors[self.items] @ np.ascontiguousarray(self.user_vector, dtype=np.float32)).astype(
+            np.float32, copy=False)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,8 @@
-"""The user's cached list: ALS top-100 written by the last refresh (its tail may be popularity fill)."""
+"""The user's cached list: ALS top-100 written by the last refresh (its tail may be popularity fill).
+
+The store keeps the user's ALS vector, not the scores: they are recomputed here from the serving
+bundle's item factors (`CachedList.scores`), the same call ranker training makes.
+"""
 
 from __future__ import annotations
 
@@ -16,4 +20,4 @@ class CachedCandidates:
             return None
         source = np.full(cached.items.size, SOURCE_POPULAR, dtype=np.int8)
         source[:cached.n_primary] = SOURCE_ALS
-        return Proposal(cached.items, cached.scores.astype(np.float32), source)
+        return Proposal(cached.items, cached.scores(request.items.factors), source)
