@@ -3,12 +3,14 @@
     python benchmarks/scale.py                         # all sizes (generates missing data sets)
     python benchmarks/scale.py --sizes 1000000 --data-1m /tmp/synth-1m   # one size, merged into the JSON
     python benchmarks/scale.py --plot-only             # redraw the plot and table from the JSON
+    python benchmarks/scale.py --data /work/shared/data/ml-100k   # any data set: bytes per user (JSON "datasets")
 
 Per size: wall and CPU seconds per stage (from the refresh's own `event=stage_done` log lines), the
 process's wall time (interpreter start and imports included), peak RSS of the process tree (sampled
 from /proc every 0.1 s, and the kernel's ru_maxrss of the child, whichever is larger), Redis bytes
-per user from Redis itself (INFO used_memory delta over the published version, and MEMORY USAGE of a
-seeded sample of users' candidate and history keys), and the load average around the run (the
+per user from Redis itself (INFO used_memory delta over the published version ÷ the version's users,
+and MEMORY USAGE of a seeded sample of users' keys: one value per user since store layout 3), and the
+load average around the run (the
 machine is shared: CPU seconds are the contention-free measure, wall seconds what a user waits).
 
 Redis: by default a private `redis-server` on a free loopback port, started and stopped here, so that
@@ -35,10 +37,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import redis
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from recsys.store.keys import Keys  # noqa: E402
+
 RESULTS = REPO / "benchmarks" / "results"
 STAGE_RE = re.compile(r"event=stage_done job=(\w+) stage=(\w+) wall_s=([\d.]+) cpu_s=([\d.]+)")
 DONE_RE = re.compile(r"event=refresh_done version=(\S+)")
@@ -101,14 +105,16 @@ def ensure_data(users: int, items: int, seed: int, root: Path, override: str | N
     return out
 
 
-def sample_user_ids(data: Path, n: int, seed: int) -> list[str]:
-    users = pl.scan_parquet(data / "interactions.parquet").select("user_id").unique().collect()["user_id"]
-    users = users.sort()
+def sample_user_keys(client: redis.Redis, version: str, n: int, seed: int) -> tuple[list[str], int]:
+    """A seeded sample of the version's per-user keys (sorted SCAN, then a seeded choice), and how many
+    there are (one per user since store layout 3; two before: candidates and history)."""
+    keys = sorted(k.decode() for k in client.scan_iter(match=Keys().version_prefix(version) + "*", count=10_000))
+    keys = [k for k in keys if "{u" in k]  # user keys carry the hash tag {u<user>}
     rng = np.random.default_rng(seed)
-    return users.gather(rng.choice(users.len(), size=min(n, users.len()), replace=False)).to_list()
+    return [keys[i] for i in sorted(rng.choice(len(keys), size=min(n, len(keys)), replace=False).tolist())], len(keys)
 
 
-def run_size(users: int, data: Path, url: str, index: str | None, sample: int) -> dict:
+def run_size(data: Path, url: str, index: str | None, sample: int) -> dict:
     client = redis.Redis.from_url(url)
     client.flushdb()  # this db belongs to the benchmark
     mem_before = int(client.info("memory")["used_memory"])
@@ -152,14 +158,14 @@ def run_size(users: int, data: Path, url: str, index: str | None, sample: int) -
     version = DONE_RE.search(text).group(1)  # type: ignore[union-attr]
     mem_after = int(client.info("memory")["used_memory"])
     n_keys = int(client.dbsize())
-    ids = sample_user_ids(data, sample, seed=1)
-    cand = [client.memory_usage(f"recsys:v:{version}:c:{u}", samples=0) or 0 for u in ids]
-    hist = [client.memory_usage(f"recsys:v:{version}:h:{u}", samples=0) or 0 for u in ids]
-    cand_len = [client.strlen(f"recsys:v:{version}:c:{u}") for u in ids]
-    interactions = pl.scan_parquet(data / "interactions.parquet").select(pl.len()).collect().item()
-    n_items = pl.scan_parquet(data / "items.parquet").select(pl.len()).collect().item()
+    meta = json.loads(client.get(Keys().meta(version)) or b"{}")
+    users = int(meta["users"])
+    user_keys, n_user_keys = sample_user_keys(client, version, sample, seed=1)
+    key_usage = [client.memory_usage(k, samples=0) or 0 for k in user_keys]
+    value_len = [client.strlen(k) for k in user_keys]
     row = {
-        "users": users, "items": int(n_items), "interactions": int(interactions), "data": str(data),
+        "users": users, "items": int(meta["items"]), "interactions": int(meta.get("interactions", 0)),
+        "data": str(data), "layout": meta.get("layout"),
         "index": index or "auto",
         "stages": stages,
         "stage_wall_s": round(sum(s["wall_s"] for s in stages.values()), 2),
@@ -172,10 +178,10 @@ def run_size(users: int, data: Path, url: str, index: str | None, sample: int) -
         "redis_keys": n_keys,
         "redis_used_memory_delta_bytes": mem_after - mem_before,
         "redis_bytes_per_user_info": round((mem_after - mem_before) / users, 1),
-        "redis_candidate_key_bytes_memory_usage": round(float(np.mean(cand)), 1),
-        "redis_history_key_bytes_memory_usage": round(float(np.mean(hist)), 1),
-        "candidate_value_bytes": round(float(np.mean(cand_len)), 1),
-        "memory_usage_sample_users": len(ids),
+        "redis_user_key_bytes_memory_usage": round(float(np.mean(key_usage)), 1),
+        "user_value_bytes": round(float(np.mean(value_len)), 1),
+        "user_keys_per_user": round(n_user_keys / users, 2),
+        "memory_usage_sample_users": len(user_keys),
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in load_after],
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -202,15 +208,16 @@ GiB = 2**30
 def markdown_table(rows: list[dict]) -> str:
     stages = ["load", "code", "matrix", "als", "faiss", "covisit", "itemknn", "bundle", "bundle_write", "publish"]
     head = ("| users | interactions | " + " | ".join(stages) + " | refresh total | process wall (CPU) | "
-            "peak RSS | Redis B/user (INFO) | cand. key B | load avg |")
+            "peak RSS | Redis B/user (INFO) | user key B | load avg |")
     sep = "|" + "---|" * (head.count("|") - 1)
     lines = [head, sep]
     for r in rows:
+        key_bytes = r.get("redis_user_key_bytes_memory_usage", r.get("redis_candidate_key_bytes_memory_usage", 0))
         cells = [f"{r['users']:,}", f"{r['interactions'] / 1e6:.1f} M"]
         cells += [f"{r['stages'].get(s, {}).get('wall_s', 0):.1f}" for s in stages]
         cells += [f"**{r['stage_wall_s']:.0f} s**", f"{r['process_wall_s']:.0f} s ({r['process_cpu_s']:.0f} s)",
                   f"{r['peak_rss_bytes'] / GiB:.2f} GiB", f"{r['redis_bytes_per_user_info']:.0f}",
-                  f"{r['redis_candidate_key_bytes_memory_usage']:.0f}",
+                  f"{key_bytes:.0f}",
                   f"{r['loadavg_before'][0]:.1f}–{r['loadavg_after'][0]:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -263,6 +270,8 @@ def main() -> None:
     ap.add_argument("--data-root", default=str(Path(tempfile.gettempdir()) / "recsys-scale"))
     ap.add_argument("--data-1m", default=None, help="an existing 1M-user synth directory (same seed/items)")
     ap.add_argument("--index", default=None, help="FAISS index (default: the refresh's own, auto)")
+    ap.add_argument("--data", default=None,
+                    help="one existing data set (e.g. ml-100k) instead of --sizes: kept under `datasets` in the JSON")
     ap.add_argument("--redis", default="spawn",
                     help="'spawn' (a private redis-server) or redis://HOST:PORT/DB (flushed before each run)")
     ap.add_argument("--sample", type=int, default=2000, help="users whose keys get MEMORY USAGE")
@@ -278,10 +287,18 @@ def main() -> None:
     if not args.plot_only and args.redis == "spawn":
         server, url = start_private_redis(Path(tempfile.mkdtemp(prefix="recsys-scale-redis-")))
     try:
-        for users in ([] if args.plot_only else [int(s) for s in args.sizes.split(",")]):
+        if args.data and not args.plot_only:
+            row = run_size(Path(args.data), url, args.index, args.sample)
+            row["redis"] = "private redis-server" if server else args.redis
+            row["machine"] = machine()
+            print(json.dumps(row, indent=2), flush=True)
+            result.setdefault("datasets", {})[Path(args.data).name] = row
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            json_path.write_text(json.dumps(result, indent=2))
+        for users in ([] if args.plot_only or args.data else [int(s) for s in args.sizes.split(",")]):
             data = ensure_data(users, args.items, args.seed, Path(args.data_root),
                                args.data_1m if users == 1_000_000 else None)
-            row = run_size(users, data, url, args.index, args.sample)
+            row = run_size(data, url, args.index, args.sample)
             row["redis"] = "private redis-server" if server else args.redis
             print(json.dumps(row, indent=2), flush=True)
             result["runs"] = [r for r in result["runs"] if r["users"] != users] + [row]
@@ -293,8 +310,9 @@ def main() -> None:
         if server is not None:
             server.terminate()
             server.wait(timeout=30)
-    plot(result["runs"], Path(args.plot))
-    print(markdown_table(result["runs"]))
+    if result["runs"]:
+        plot(result["runs"], Path(args.plot))
+        print(markdown_table(result["runs"]))
 
 
 if __name__ == "__main__":

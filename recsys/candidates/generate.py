@@ -21,12 +21,12 @@ log = logging.getLogger(__name__)
 @dataclass
 class CandidateLists:
     """Row i belongs to user i: item indices (-1 = none), their ALS scores, how many came from ALS, and
-    the user vector as the store keeps it (float16 values: the served ALS scores are recomputed from it)."""
+    the user vector as the store keeps it (quantised: the served ALS scores are recomputed from it)."""
 
     items: np.ndarray  # int64 [n_users, n]
     scores: np.ndarray  # float32 [n_users, n]: what the search found (generation order); not stored
     n_primary: np.ndarray  # int32 [n_users]
-    user_vectors: np.ndarray  # float32 [n_users, factors], float16-rounded
+    user_vectors: np.ndarray  # float32 [n_users, factors], quantised (quantise_vectors)
 
     def row(self, i: int) -> tuple[np.ndarray, np.ndarray, int]:
         """(items, user vector, n_primary): a `CachedList` exactly as the store returns it."""
@@ -72,9 +72,18 @@ def generate_candidates(user_factors: np.ndarray, item_factors: np.ndarray, inde
 
 
 def quantise_vectors(vectors: np.ndarray) -> np.ndarray:
-    """User vectors rounded as the store keeps them (float16, clipped to its range; recsys.store.codec
-    encodes the same rounding losslessly), as float32: offline features then equal the served ones."""
-    return np.clip(np.asarray(vectors, dtype=np.float32), -65504.0, 65504.0).astype(np.float16).astype(np.float32)
+    """User vectors as the store keeps them, as float32: int8 q with one float16 scale per user
+    (scale = max |factor| / 127, factor = q * scale). recsys.store.codec encodes the same rule
+    (`quantise_rows`; a test checks they agree bit for bit), so offline features equal the served ones."""
+    shape = np.shape(vectors)
+    v = np.asarray(vectors, dtype=np.float32).reshape(-1, shape[-1])  # one vector or a batch
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        scale = (np.abs(v).max(axis=1, initial=0.0) / np.float32(127)).astype(np.float16).astype(np.float32)
+        s32 = scale[:, None]
+        ok = np.isfinite(v).all(axis=1, keepdims=True) & (s32 > 0) & np.isfinite(s32)
+        q = np.clip(np.rint(np.where(ok, v / np.where(ok, s32, 1), 0)), -127, 127).astype(np.int8)
+    scale[~np.isfinite(v).all(axis=1)] = np.nan
+    return (q.astype(np.float32) * scale[:, None]).reshape(shape)
 
 
 def _top_unseen(index: ItemIndex, user_factors: np.ndarray, seen: sp.csr_matrix, rows: np.ndarray, n: int,

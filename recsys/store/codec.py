@@ -3,7 +3,7 @@
 One value per user and version holds everything the serving read needs for that user:
 
     magic u8 (0xD3) | width u8 | factors u16 | n_cand u16 | n_primary u16 | n_hist u16     (10 bytes)
-    | user vector: float16 x factors
+    | user vector: scale float16, then int8 x factors (factor = q * scale, scale = max |factor| / 127)
     | item indices, `width` bits each, bit-packed in one stream padded to a whole byte: the n_cand
       candidates, then the n_hist history items (oldest first)
 
@@ -11,14 +11,15 @@ One value per user and version holds everything the serving read needs for that 
 50,000 items, at most 24: 16.7M items), decided once per version by the writer (`index_width`), so a
 user's value never depends on the batch it was encoded in. Candidates keep their published order (ALS
 score order, then the popularity fill: `n_primary` counts the ALS ones). There are no stored scores:
-the ALS score of a candidate is recomputed from the float16 user vector as item_factors[c] @ u, by the
-same code offline (ranker training) and online (the cached candidate source), so both see the same
-value. 32 factors cost 64 bytes where 100 float16 scores cost 200. Item indices are internal to one
+the ALS score of a candidate is recomputed from the quantised user vector as item_factors[c] @ u, by
+the same code offline (ranker training) and online (the cached candidate source), so both see the same
+value. 32 factors cost 34 bytes where 100 float16 scores cost 200. Item indices are internal to one
 artifact version and never leave it. Every value the store holds for a user is encoded and decoded
 here, one user at a time or a whole batch of users at once.
 
 Decoding never trusts the bytes: the header (magic, width, exact length) must agree with the value,
-`n_items` (the serving bundle's catalogue size) bounds every index and the user vector must be finite;
+`n_items` (the serving bundle's catalogue size) bounds every index and the vector's scale must be finite
+and non-negative;
 anything else is a CorruptValueError. The checks are vectorised (a few µs: they run on every request).
 """
 
@@ -36,7 +37,23 @@ from recsys.errors import CorruptValueError
 MAGIC_USER = 0xD3
 MAX_WIDTH = 24  # bits per item index: catalogues up to 16,777,216 items
 _HEADER = struct.Struct("<BBHHHH")
-_F16_MAX = 65504.0
+
+
+def quantise_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(int8 q [users, k], float16 scale [users]) of user vectors: symmetric, one scale per user.
+
+    recsys.candidates.generate.quantise_vectors applies the same rule offline (the candidates room may
+    not import the store): tests/unit/test_codec.py checks the two agree bit for bit. A row with a
+    non-finite factor gets a NaN scale, which decoding refuses.
+    """
+    v = np.asarray(vectors, dtype=np.float32)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        scale = (np.abs(v).max(axis=1, initial=0.0) / np.float32(127)).astype(np.float16)
+        s32 = scale.astype(np.float32)[:, None]
+        ok = np.isfinite(v).all(axis=1, keepdims=True) & (s32 > 0) & np.isfinite(s32)
+        q = np.clip(np.rint(np.where(ok, v / np.where(ok, s32, 1), 0)), -127, 127).astype(np.int8)
+    scale[~np.isfinite(v).all(axis=1)] = np.nan
+    return q, scale
 
 
 @dataclass(frozen=True)
@@ -45,7 +62,7 @@ class UserValue:
 
     candidates: np.ndarray  # int64 item indices, published order
     n_primary: int  # the leading candidates from ALS (the rest: popularity fill)
-    user_vector: np.ndarray  # float32 holding float16 values: the ALS user factors
+    user_vector: np.ndarray  # float32: the ALS user factors as quantised (q * scale)
     history: np.ndarray  # int64 item indices, oldest first
 
 
@@ -131,9 +148,10 @@ def encode_user_rows(items: np.ndarray, n_primary: np.ndarray, vectors: np.ndarr
                                       ("primary", "<u2"), ("hist", "<u2")])
     header["magic"], header["width"], header["k"] = MAGIC_USER, width, k
     header["n"], header["primary"], header["hist"] = cand_len, primary, hist_len
-    vec = np.clip(np.asarray(vectors, dtype=np.float32), -_F16_MAX, _F16_MAX).astype("<f2")
+    q, scale = quantise_rows(vectors)
     fixed = np.concatenate([header.view(np.uint8).reshape(n_users, _HEADER.size),
-                            vec.view(np.uint8).reshape(n_users, 2 * k)], axis=1)
+                            scale.astype("<f2").view(np.uint8).reshape(n_users, 2),
+                            q.view(np.uint8).reshape(n_users, k)], axis=1)
 
     # One index stream per user: its candidates, then its history.
     index_len = cand_len + hist_len
@@ -181,13 +199,14 @@ def decode_user(blob: bytes, n_items: int | None = None) -> UserValue:
         raise CorruptValueError(f"user value says {width}-bit item indices")
     if primary > n:
         raise CorruptValueError(f"user value says {primary} primary candidates of {n}")
-    index_at = _HEADER.size + 2 * k
+    index_at = _HEADER.size + 2 + k
     expected = index_at + _packed_bytes(n + n_hist, width)
     if len(blob) != expected:
         raise CorruptValueError(f"user value has {len(blob)} bytes, its header says {expected}")
-    vector = np.frombuffer(blob, dtype="<f2", count=k, offset=_HEADER.size).astype(np.float32)
-    if not math.isfinite(float(vector.sum())):  # one reduction: a NaN or inf anywhere makes the sum so
-        raise CorruptValueError("user value holds a NaN or infinite factor")
+    scale = float(np.frombuffer(blob, dtype="<f2", count=1, offset=_HEADER.size)[0])
+    if not (math.isfinite(scale) and scale >= 0):
+        raise CorruptValueError(f"user value's vector scale is {scale}")
+    vector = np.frombuffer(blob, dtype=np.int8, count=k, offset=_HEADER.size + 2).astype(np.float32) * np.float32(scale)
     indices = _unpack(blob, index_at, n + n_hist, width)
     if n_items is not None and indices.size and int(indices.max()) >= n_items:
         raise CorruptValueError(f"user value holds item index {int(indices.max())}, the catalogue has {n_items}")

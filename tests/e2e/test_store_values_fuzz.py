@@ -108,7 +108,7 @@ def mutated(draw: st.DrawFn, live: Live, target: str) -> bytes:
     elif kind == "index":
         lo, hi = (0, n) if target == "candidates" else (n, n + n_hist)
         if hi > lo:
-            bit = (HEADER + 2 * k) * 8 + width * draw(st.integers(lo, hi - 1))
+            bit = (HEADER + 2 + k) * 8 + width * draw(st.integers(lo, hi - 1))
             value = draw(st.integers(0, (1 << width) - 1))
             for j in range(width):  # write the `width`-bit field bit by bit (little-endian bit order)
                 byte, off = divmod(bit + j, 8)
@@ -117,9 +117,12 @@ def mutated(draw: st.DrawFn, live: Live, target: str) -> bytes:
         struct.pack_into("<BBHHHH", b, 0, draw(st.sampled_from([0xD3, 0xC1, 0xA1, 0x00])), draw(st.integers(0, 30)),
                          draw(st.sampled_from([k, 0, k + 1, 65535])), draw(st.integers(0, 65535)),
                          draw(st.integers(0, 65535)), draw(st.sampled_from([n_hist, 0, 65535])))
-    elif kind == "vector":
-        value = draw(st.sampled_from([math.nan, math.inf, -math.inf, 65504.0, -0.0]))
-        struct.pack_into("<e", b, HEADER + 2 * draw(st.integers(0, k - 1)), value)
+    elif kind == "vector":  # the float16 scale, or one int8 factor
+        if draw(st.booleans()):
+            scale = draw(st.sampled_from([math.nan, math.inf, -math.inf, -1.0, 65504.0, 0.0]))
+            struct.pack_into("<e", b, HEADER, scale)
+        else:
+            struct.pack_into("<b", b, HEADER + 2 + draw(st.integers(0, k - 1)), draw(st.integers(-128, 127)))
     return bytes(b)
 
 

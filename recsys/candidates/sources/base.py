@@ -34,7 +34,7 @@ class CachedList:
     (the rest are popularity fill)."""
 
     items: np.ndarray
-    user_vector: np.ndarray  # float32 holding float16 values, as stored
+    user_vector: np.ndarray  # float32, quantised as stored (int8 x one scale per user)
     n_primary: int
 
     def scores(self, item_factors: np.ndarray) -> np.ndarray:
