@@ -148,3 +148,26 @@ def test_lost_pointer_is_a_store_problem_on_the_very_next_request(
         r = client.get("/v1/users/u5/recommendations").json()
         assert r["fallback"] == "store_unavailable" and len(r["items"]) == 10
         assert client.get("/v1/users/stranger/candidates").json()["fallback"] == "store_unavailable"
+
+
+def test_a_version_of_another_store_layout_is_refused_by_name(
+        tmp_path: Path, trained_artifacts: tuple[Settings, Dataset, TrainResult]) -> None:
+    """A version written by an older release (layout 2: other keys) is not served as if every user were
+    unknown: the reload refuses it, /readyz says why and what to run, the current version keeps serving."""
+    settings, ds, _ = trained_artifacts
+    store = open_store(f"embedded://{tmp_path / 'store.sqlite'}")
+    current = run_refresh(settings, store, ds).version
+    app = create_app(settings, store, background_reload=False)
+    with TestClient(app) as client:
+        old = store.candidates.begin("20200101T000000000")
+        old.write_items(store.candidates.item_ids(current))
+        old.write_meta({"items": len(store.candidates.item_ids(current)), "layout": 2})
+        store.candidates.publish(old.version)
+        app.state.service.reload(force=True)  # what the poller does every RECSYS_RELOAD_INTERVAL_SECONDS
+        ready = client.get("/readyz").json()
+        reasons = " ".join(ready["reasons"])
+        assert ready["status"] == "degraded", ready
+        assert "store layout 2" in reasons and "reads layout 3" in reasons and "recsys refresh" in reasons
+        assert f"still serving version {current}" in reasons
+        r = client.get("/v1/users/u5/recommendations").json()
+        assert r["fallback"] is None and r["candidates_version"] == current
