@@ -45,10 +45,9 @@ def main() -> None:
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         times.append(time.perf_counter() - t)
     version = client.get("recsys:version").decode()
-    cand_bytes, hist_bytes, users = 0, 0, 0
-    for key in client.scan_iter(match=f"recsys:v:{version}:c:*", count=5000):
-        cand_bytes += client.memory_usage(key, samples=0)
-        hist_bytes += client.memory_usage(key.replace(b":c:", b":h:", 1), samples=0)
+    user_bytes, users = 0, 0
+    for key in client.scan_iter(match=f"recsys:v:{version}:u:*", count=5000):  # layout 3: one value per user
+        user_bytes += client.memory_usage(key, samples=0)
         users += 1
     # Drop everything but this version to read the whole-version footprint from INFO.
     for key in client.scan_iter(match="recsys:v:*", count=5000):
@@ -61,8 +60,7 @@ def main() -> None:
     result = {
         "data": args.data, "runs": times, "median_s": statistics.median(times), "min_s": min(times),
         "max_s": max(times), "users": users,
-        "candidate_bytes_per_user_memory_usage": cand_bytes / max(users, 1),
-        "history_bytes_per_user_memory_usage": hist_bytes / max(users, 1),
+        "user_key_bytes_memory_usage": user_bytes / max(users, 1),
         "version_bytes_per_user_info_used_memory": (mem_with - mem_without) / max(users, 1),
         "mem_before_first_run": mem_before,
     }
