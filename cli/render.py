@@ -69,7 +69,7 @@ def refresh_summary(result: RefreshResult) -> None:
     console.print(table)
     console.print(f"users={result.users} items={result.items} interactions={result.interactions} "
                   f"(base data {result.rows_base}, lake {result.rows_lake}) "
-                  f"candidate_bytes_per_user={result.bytes_per_user:.0f} bundle={result.bundle_path}")
+                  f"value_bytes_per_user={result.bytes_per_user:.0f} bundle={result.bundle_path}")
     notes(result.notes)
 
 
