@@ -106,10 +106,21 @@ class ExperimentReport:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: a figure that cannot be computed (NaN, e.g. a variance of one user) is null."""
         out = asdict(self)
         if self.interleaving is not None:
             out["interleaving"]["teams"] = list(self.interleaving.teams)
-        return out
+        return _finite(out)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _z(alpha: float) -> float:
