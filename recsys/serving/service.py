@@ -20,8 +20,9 @@ import numpy as np
 from recsys.artifacts import ArtifactRegistry, registry_for
 from recsys.candidates.sources import CachedList
 from recsys.config import Settings
-from recsys.errors import CorruptValueError, StoreUnavailableError
+from recsys.errors import ConfigError, CorruptValueError, StoreUnavailableError
 from recsys.experiments.assignment import Assignment, ExperimentSet
+from recsys.experiments.config import RANKERS
 from recsys.experiments.interleaving import team_draft
 from recsys.experiments.manage import load_running
 from recsys.features import REGISTRY, FeatureContext, make_context
@@ -147,11 +148,21 @@ class RecommendationService:
 
     # ---- serving --------------------------------------------------------------------------------
     def recommend(self, user_id: str, k: int = 10, *, session: Sequence[SessionEvent] | None = None,
-                  exclude: Sequence[str] = (), now: float | None = None) -> Recommendations:
-        """Top-k for a user. `session` given inline replaces the stored session (POST /v1/recommendations)."""
+                  exclude: Sequence[str] = (), now: float | None = None, ranker: str | None = None
+                  ) -> Recommendations:
+        """Top-k for a user. `session` given inline replaces the stored session (POST /v1/recommendations).
+
+        `ranker` ("model" or "als") serves what that variant would, whatever the running experiments say
+        (offline comparisons of variants, the experiment simulator); None: the user's assignment decides.
+        """
         t0 = time.perf_counter()
         state = self._state
-        assignment = self._experiments.assign(user_id) if self._experiments else None
+        if ranker is not None:
+            if ranker not in RANKERS:
+                raise ConfigError(f"unknown ranker {ranker!r}: one of {', '.join(RANKERS)}")
+            assignment: Assignment | None = Assignment("", "ab", "", ranker)
+        else:
+            assignment = self._experiments.assign(user_id) if self._experiments else None
         if state.bundle is None or state.item_side is None:
             return self._served(Recommendations(user_id, [], None, None, FallbackReason.NO_CANDIDATES,
                                                 served_at=time.time()), assignment)
@@ -214,7 +225,7 @@ class RecommendationService:
         a failing sink never fails a request."""
         if not rec.rec_id:
             rec.rec_id = os.urandom(16).hex()
-        if assignment is not None:
+        if assignment is not None and assignment.experiment:
             rec.experiment, rec.variant = assignment.experiment, assignment.variant
         if self.impression_sink is not None:
             try:
