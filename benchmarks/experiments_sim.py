@@ -8,7 +8,8 @@ candidates and a ranker trained on MovieLens 100k's session-holdout training spl
   difference measure the same preference;
 - the live session (3 events) is posted before each run, stamped now with its own gaps;
 - each impression: a user drawn at random asks for a top-10 (GET /v1/users/{id}/recommendations) and
-  clicks each shown item independently with P = examination(rank) x attractiveness, examination =
+  clicks each shown item independently with P = examination(rank) x attractiveness x the user's click
+  propensity (1 for everyone by default; lognormal with `--propensity-sigma`), examination =
   rank^-`exam_power` (position bias), attractiveness `attract_relevant` for a target, `attract_other` for
   anything else (noise clicks); clicks are POSTed to /v1/events with the list's rec_id;
 - experiments are created and stopped through the admin API; after each run the API's log sinks are
@@ -107,6 +108,11 @@ class Simulation:
                                      strict=True))
                          for (u,), g in split.sessions.group_by("user_id", maintain_order=True)}
         self.exam = (1.0 / np.arange(1, 11)) ** args.exam_power
+        # How much each user clicks at all (mean 1): real users differ a lot, and that between-user variance
+        # is what an A/B test pays for and interleaving (both lists in one impression) does not.
+        sigma = args.propensity_sigma
+        spread = np.random.default_rng(args.seed).lognormal(-sigma * sigma / 2, sigma, len(self.users))
+        self.propensity = dict(zip(self.users, spread.tolist(), strict=True))
         self.http = httpx.Client(base_url=self.base, timeout=60)
 
     # ---- offline ------------------------------------------------------------------------------------
@@ -160,7 +166,7 @@ class Simulation:
             items = [it["item_id"] for it in body["items"]]
             attract = np.array([self.args.attract_relevant if it in self.targets[user] else self.args.attract_other
                                 for it in items])
-            hit = rng.random(len(items)) < self.exam[:len(items)] * attract
+            hit = rng.random(len(items)) < np.minimum(self.exam[:len(items)] * attract * self.propensity[user], 1.0)
             events = [{"user_id": user, "item_id": it, "event": "click", "rec_id": body["rec_id"]}
                       for it, h in zip(items, hit, strict=True) if h]
             if events:
@@ -234,6 +240,8 @@ def main() -> None:
     p.add_argument("--exam-power", type=float, default=1.0)
     p.add_argument("--attract-relevant", type=float, default=0.7)
     p.add_argument("--attract-other", type=float, default=0.02)
+    p.add_argument("--propensity-sigma", type=float, default=0.0, help="spread of the users' click propensity "
+                   "(lognormal sigma, mean 1); 0: every user clicks alike")
     p.add_argument("--only", nargs="*", default=["ab", "aa", "srm"], help="parts: ab (A/B + interleaving), aa, srm")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "experiments_sim.json"))
     args = p.parse_args()
