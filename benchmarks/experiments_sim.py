@@ -333,10 +333,16 @@ def summarise(out: dict[str, Any]) -> dict[str, Any]:
                                                          is None else
                                                          1 - tdi["report"]["interleaving"]["preference_share"]),
                           "tdi_decided_at": n_tdi, "tdi_direction": tdi["decision"]["direction"],
-                          "ratio": (n_ab / n_tdi) if n_ab and n_tdi else None})
-        ratios = [t["ratio"] for t in table if t["ratio"] is not None]
+                          "ratio": (n_ab / n_tdi) if n_ab and n_tdi else None,
+                          # a test that never decided within its run counts as deciding at the run's end: the
+                          # ratio is then a bound (A/B undecided: at least; interleaving undecided: at most)
+                          "ratio_bound": ((n_ab or ab["impressions"]) / (n_tdi or tdi["impressions"])
+                                          if (n_ab is None) != (n_tdi is None) else None)})
         summary["ab_vs_interleaving"] = table
-        summary["median_ratio"] = float(np.median(ratios)) if ratios else None
+        ratios = [t["ratio"] if t["ratio"] is not None else t["ratio_bound"] for t in table]
+        known = [r for r in ratios if r is not None]
+        summary["median_ratio"] = float(np.median(known)) if known else None
+        summary["median_ratio_is_bound"] = any(t["ratio_bound"] is not None for t in table)
     aa = out["runs"].get("aa")
     if aa:
         summary["aa"] = {"seeds": len(aa), "declared": sum(r["declared"] for r in aa),
@@ -347,4 +353,10 @@ def summarise(out: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--summarise":  # recompute the summary of a stored result file
+        stored = json.loads(Path(sys.argv[2]).read_text())
+        stored["summary"] = summarise(stored)
+        Path(sys.argv[2]).write_text(json.dumps(stored, indent=2, default=str))
+        print(json.dumps(stored["summary"], indent=2))
+    else:
+        main()

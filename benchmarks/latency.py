@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -66,17 +67,21 @@ def prepare(data: str, env: dict[str, str]) -> None:
 def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port",
                              str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
+    deadline = time.time() + 180  # a loaded shared machine can take a minute to import and load
+    last: object = None
     while time.time() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-                if json.loads(r.read())["status"] == "ready":
+                last = json.loads(r.read())
+                if last["status"] == "ready":  # type: ignore[index]
                     return proc
-        except OSError:
-            pass
+        except urllib.error.HTTPError as exc:
+            last = exc.read()[:500]
+        except OSError as exc:
+            last = exc
         time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("server did not become ready")
+    raise RuntimeError(f"server did not become ready: last /readyz answer {last!r}")
 
 
 def post_sessions(port: int, users: list[str], items: list[str], seed: int) -> None:
