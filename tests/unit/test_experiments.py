@@ -197,3 +197,27 @@ def test_interleaving_report_credits_clicks_to_teams() -> None:
     assert result.wins == {"v0": 60, "v1": 180} and result.users_preferring == {"v0": 0, "v1": 60}
     assert result.decided and result.p_value is not None and result.p_value < 1e-10
     assert result.preference_share == pytest.approx(0.25)
+
+
+def test_definitions_round_trip_through_the_store_and_a_damaged_value_is_reported(tmp_path: object) -> None:
+    from recsys.errors import CorruptValueError, ExperimentNotFoundError
+    from recsys.experiments.manage import create_experiment, list_experiments, load_running, stop_experiment
+    from recsys.store import open_store
+    from recsys.store.codec import decode_experiments
+
+    store = open_store("embedded://:memory:")
+    first = create_experiment(store, {"name": "one", "traffic": 0.6, "variants": [
+        {"name": "a", "share": 0.5, "ranker": "als"}, {"name": "b", "share": 0.5}]})
+    second = create_experiment(store, {"name": "two", "traffic": 0.4, "variants": [
+        {"name": "a", "share": 0.5}, {"name": "b", "share": 0.5}]})
+    assert (first.slot_start, second.slot_start) == (0.0, pytest.approx(0.6))
+    assert [e.name for e in load_running(store).experiments] == ["one", "two"]
+    stop_experiment(store, "one")
+    assert [e.name for e in load_running(store).experiments] == ["two"]
+    assert {e.name: e.status for e in list_experiments(store)} == {"one": "stopped", "two": "running"}
+    with pytest.raises(ExperimentNotFoundError):
+        stop_experiment(store, "three")
+    with pytest.raises(CorruptValueError):
+        decode_experiments(b"[1, 2]")
+    with pytest.raises(CorruptValueError):
+        decode_experiments(b"\xff")
