@@ -1,0 +1,47 @@
+"""The SparkSession the refresh runs on, from `SparkConfig` (RECSYS_SPARK__…)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+from pyspark.sql import SparkSession
+
+from recsys.config import SparkConfig
+
+
+def java_available() -> bool:
+    return shutil.which("java") is not None
+
+
+def spark_session(config: SparkConfig) -> SparkSession:
+    """A session with the driver memory set before the JVM starts, no UI, Arrow on, and Python workers
+    on this interpreter (they import the library and `engines_spark.partition`)."""
+    # The JVM launches Python workers from this variable, not from the conf, in local mode.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = (SparkSession.builder.master(config.master).appName("recsys-refresh")
+               .config("spark.driver.memory", config.driver_memory)
+               .config("spark.executor.memory", config.executor_memory)
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+               .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.batch_users))
+               .config("spark.pyspark.python", sys.executable)
+               .config("spark.pyspark.driver.python", sys.executable)
+               # Spark's adaptive execution would coalesce the user partitions into one task on small data.
+               .config("spark.sql.adaptive.coalescePartitions.enabled", "false"))
+    if config.master.startswith("local"):
+        # One machine: no hostname lookups (containers often cannot resolve their own name).
+        builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+    if config.partitions:
+        builder = builder.config("spark.sql.shuffle.partitions", str(config.partitions))
+    for key, value in config.conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+def partitions_of(spark: SparkSession, config: SparkConfig) -> int:
+    return config.partitions or int(spark.sparkContext.defaultParallelism)
