@@ -34,12 +34,13 @@ def spark_session(config: SparkConfig) -> SparkSession:
     if config.master.startswith("local"):
         # One machine: no hostname lookups (containers often cannot resolve their own name).
         builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
-    if config.partitions:
-        builder = builder.config("spark.sql.shuffle.partitions", str(config.partitions))
     for key, value in config.conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    # Shuffles (the per-user grouping) get as many partitions as the users do, not Spark's 200: on a
+    # small log 200 near-empty tasks cost more than the work.
+    spark.conf.set("spark.sql.shuffle.partitions", str(partitions_of(spark, config)))
     return spark
 
 
