@@ -15,23 +15,29 @@ def java_available() -> bool:
     return shutil.which("java") is not None
 
 
-def spark_session(config: SparkConfig) -> SparkSession:
+def spark_session(config: SparkConfig, *, submitted: bool = False) -> SparkSession:
     """A session with the driver memory set before the JVM starts, no UI, Arrow on, and Python workers
-    on this interpreter (they import the library and `engines_spark.partition`)."""
-    # The JVM launches Python workers from this variable, not from the conf, in local mode.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = (SparkSession.builder.master(config.master).appName("recsys-refresh")
-               .config("spark.driver.memory", config.driver_memory)
-               .config("spark.executor.memory", config.executor_memory)
-               .config("spark.ui.enabled", "false")
+    on this interpreter (they import the library and `engines_spark.partition`).
+
+    `submitted`: started by `spark-submit` (engines_spark/submit.py), whose --master, memory and Python
+    settings win; only the engine's own conf is added.
+    """
+    builder = SparkSession.builder.appName("recsys-refresh")
+    if not submitted:
+        # The JVM launches Python workers from this variable, not from the conf, in local mode.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        builder = (builder.master(config.master)
+                   .config("spark.driver.memory", config.driver_memory)
+                   .config("spark.executor.memory", config.executor_memory)
+                   .config("spark.pyspark.python", sys.executable)
+                   .config("spark.pyspark.driver.python", sys.executable))
+    builder = (builder.config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(config.batch_users))
-               .config("spark.pyspark.python", sys.executable)
-               .config("spark.pyspark.driver.python", sys.executable)
                # Spark's adaptive execution would coalesce the user partitions into one task on small data.
                .config("spark.sql.adaptive.coalescePartitions.enabled", "false"))
-    if config.master.startswith("local"):
+    if not submitted and config.master.startswith("local"):
         # One machine: no hostname lookups (containers often cannot resolve their own name).
         builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
     for key, value in config.conf.items():
