@@ -112,7 +112,12 @@ def run(engine: str, users: int, data: Path, url: str, master: str, driver_memor
     version = DONE_RE.search(text).group(1)  # type: ignore[union-attr]
     mem_after = int(client.info("memory")["used_memory"])
     ids = sample_user_ids(data, sample, seed=1)
-    cand_len = [client.strlen(f"recsys:v:{version}:c:{u}") for u in ids]
+    # Through the store's own reader: the key layout is the store package's business (keys.py).
+    from recsys.store import open_store
+
+    store = open_store(url)
+    cand_len = [len(c or b"") for c, _ in store.read_user_blobs(version, ids)]
+    store.close()
     row = {"engine": engine, "users": users, "master": master if engine == "spark" else "-",
            "interactions": int(pl.scan_parquet(data / "interactions.parquet").select(pl.len()).collect().item()),
            "stages": stages, "stage_wall_s": round(sum(stages.values()), 1), "process_wall_s": round(wall, 1),
@@ -141,7 +146,8 @@ def table(rows: list[dict]) -> str:
         cells += [f"{r['stages'][s]:.1f}" if s in r["stages"] else "–" for s in stages]
         cells += [f"**{r['stage_wall_s']:.0f} s**", f"{r['process_wall_s']:.0f} s",
                   " / ".join(f"{p[k] / GiB:.2f}" for k in ("driver", "jvm", "workers", "tree")),
-                  f"{r['redis_bytes_per_user_info']:.0f}", f"{r['candidate_value_bytes']:.0f}",
+                  f"{r['redis_bytes_per_user_info']:.0f}",
+                  "–" if r["candidate_value_bytes"] is None else f"{r['candidate_value_bytes']:.0f}",
                   f"{r['loadavg_before'][0]:.1f}–{r['loadavg_after'][0]:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
