@@ -47,7 +47,11 @@ log = logging.getLogger(__name__)
 
 def spark_available() -> bool:
     """pyspark importable and a `java` on PATH: what the engine (and its tests) need."""
-    return importlib.util.find_spec("pyspark") is not None and shutil.which("java") is not None
+    try:
+        found = importlib.util.find_spec("pyspark") is not None
+    except (ImportError, ValueError):  # a broken or half-removed install counts as missing
+        found = False
+    return found and shutil.which("java") is not None
 
 
 def run_spark_refresh(settings: Settings, store: Store, data: str | Path | Dataset | None = None, *,
