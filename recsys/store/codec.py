@@ -25,10 +25,11 @@ anything else is a CorruptValueError. The checks are vectorised (a few µs: they
 
 from __future__ import annotations
 
+import json
 import math
 import struct
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -211,3 +212,22 @@ def decode_user(blob: bytes, n_items: int | None = None) -> UserValue:
     if n_items is not None and indices.size and int(indices.max()) >= n_items:
         raise CorruptValueError(f"user value holds item index {int(indices.max())}, the catalogue has {n_items}")
     return UserValue(indices[:n], int(primary), vector, indices[n:])
+
+
+def encode_experiments(definitions: dict[str, dict[str, Any]]) -> bytes:
+    """Every experiment's definition by name, as one JSON object (read by each API replica's poller)."""
+    return json.dumps(definitions, sort_keys=True, separators=(",", ":")).encode()
+
+
+def decode_experiments(blob: bytes) -> dict[str, dict[str, Any]]:
+    """Inverse of encode_experiments: a JSON object of objects, or a CorruptValueError.
+
+    Only the shape is checked here; each definition is validated by `recsys.experiments` when loaded.
+    """
+    try:
+        value = json.loads(blob)
+    except ValueError as exc:
+        raise CorruptValueError(f"experiments value is not JSON: {exc}") from exc
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in value.items()):
+        raise CorruptValueError("experiments value is not a JSON object of objects")
+    return value

@@ -14,6 +14,7 @@
     {ns}:log:{stream}:acked      id of the newest entry every reader (the lake ingest) has committed
     {ns}:forget                  pending forget requests (sha256 of the user id), applied to the lake by ingest
     {ns}:v:{ver}:upd             id of the newest lake event the micro-batch update folded into this version
+    {ns}:experiments             JSON object: every experiment's definition by name (running and stopped)
 
 One key per user and version (layout 3): Redis spends ~60-70 bytes of dict entry, key string and
 object header per key, so the candidates and the history share one value instead of two keys.
@@ -87,3 +88,7 @@ class Keys:
 
     def updated_through(self, version: str) -> str:
         return f"{self.ns}:v:{version}:upd"
+
+    @property
+    def experiments(self) -> str:
+        return f"{self.ns}:experiments"
