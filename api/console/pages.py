@@ -180,7 +180,7 @@ def try_page(user_id: str, exp: Explanation | None, k: int, message: str | None)
                                           *_feature_cells(i, names)] for i in top], cls="features")
                 if names else "<p>No ranker model: the list is in the fallback order, no features computed.</p>")
     options = "".join(f"<option{' selected' if e == 'click' else ''}>{escape(e)}</option>" for e in EVENT_NAMES)
-    event_form = ('<form class="event-form"><label>Post a test event: item <input name="item" '
+    event_form = ('<form class="event-form"><label>Post a test event: item <input name="item_id" '
                   f'data-testid="event-item" required></label> <select name="event" data-testid="event-kind">'
                   f'{options}</select> <button type="submit">Post event</button></form>')
     return (f"<h2>Try</h2>{form}{flash(message)}<h3>Why <span class=\"mono\">{escape(exp.user_id)}</span> gets "

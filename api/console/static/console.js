@@ -92,7 +92,7 @@
       if (location.hash === hash) route(); else location.hash = hash;
     } else if (form.classList.contains("event-form")) {
       call("POST", "/console/try/event", {
-        user_id: user, item_id: form.elements.item.value, event: form.elements.event.value,
+        user_id: user, item_id: form.elements.item_id.value, event: form.elements.event.value,
       });
     }
   });
