@@ -39,7 +39,7 @@ def recsys(args: list[str], env: dict[str, str], cwd: Path) -> None:
     subprocess.run([sys.executable, "-m", "cli", *args], env=env, cwd=cwd, check=True, stdin=subprocess.DEVNULL)
 
 
-def wait_for(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
+def wait_for(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 600) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -72,6 +72,7 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=400)
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "images")
     ap.add_argument("--work", type=Path, default=None, help="scratch directory (default: a temporary one)")
+    ap.add_argument("--reuse", action="store_true", help="--work already holds a finished demo: skip it")
     ap.add_argument("--chromium", default=shutil.which("chromium") or shutil.which("chromium-browser"))
     args = ap.parse_args()
     if not args.chromium:
@@ -86,8 +87,9 @@ def main() -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECSYS_")}
     env.update(RECSYS_STORE_URL=f"embedded://{artifacts / 'store.sqlite'}", RECSYS_ARTIFACTS_DIR=str(artifacts),
                PYTHONPATH=str(REPO))
-    recsys(["demo", "--no-serve", "--users", str(args.users), "--items", str(args.items)], env, work)
-    recsys(["train-ranker", "--data", str(data), "--force"], env, work)
+    if not args.reuse:
+        recsys(["demo", "--no-serve", "--users", str(args.users), "--items", str(args.items)], env, work)
+        recsys(["train-ranker", "--data", str(data), "--force"], env, work)
     env.update(RECSYS_ADMIN_TOKEN=TOKEN, RECSYS_DATA_PATH=str(data), RECSYS_PORT=str(port),
                RECSYS_HOST="127.0.0.1")
     url = f"http://127.0.0.1:{port}"
