@@ -5,7 +5,7 @@
 What it does, all with the real commands in a scratch directory (nothing in the repo but the PNGs):
 `recsys demo --no-serve` (synthetic data → refresh → train-ranker), a second `recsys train-ranker --force`
 (so the models page has a model to roll back to), `recsys serve` with an admin token, a few hundred real
-requests and events, then headless Chromium (Playwright, Debian's binary: `executable_path`, no browser
+requests and events, a drift check, then headless Chromium (Playwright, Debian's binary: `executable_path`, no browser
 download) logs in and runs an ingest and a refresh from the Jobs page before taking each picture.
 """
 
@@ -122,9 +122,14 @@ def main() -> int:
                     time.sleep(1)
             time.sleep(1.5)  # the API's reload poller picks up the new version
             traffic(url, args.users, args.items, args.requests // 2, seed=8)
+            time.sleep(2)  # the feature-log writer flushes the sampled rows the drift check reads
+            subprocess.run([sys.executable, "-m", "cli", "drift", "--no-retrain"], env=env, cwd=work, check=False,
+                           stdin=subprocess.DEVNULL)
             shots = [("overview", "#overview", "[data-testid=readiness]"),
                      ("models", "#models", "table.models"),
                      ("jobs", "#jobs", "table.jobs"),
+                     ("features", "#features", "table.features-report"),
+                     ("drift", "#drift", "table.drift"),
                      ("try", "#try?user=u1", "table.features")]
             for name, hash_, ready in shots:
                 page.goto(url + "/console" + hash_)

@@ -13,10 +13,10 @@ from typing import Any
 from api.console.stats import WindowStats
 from recsys.artifacts.registry import ModelSummary
 from recsys.data.schema import EVENT_NAMES
-from recsys.reports.html import escape
+from recsys.ranking.feature_report import FeatureReport
+from recsys.ranking.feature_report_html import gain_chart
+from recsys.reports.html import escape, sparkline
 from recsys.serving.explain import ExplainedItem, Explanation
-
-NAV = (("overview", "Overview"), ("models", "Models"), ("jobs", "Jobs"), ("try", "Try"))
 
 
 def age(ts: float | None, now: float | None = None) -> str:
@@ -188,3 +188,52 @@ def try_page(user_id: str, exp: Explanation | None, k: int, message: str | None)
             f'<div class="pair"><div><h3>Reranked top {k}</h3>{reranked}</div>'
             f"<div><h3>ALS order (the cached candidates)</h3>{als}</div></div>"
             f"<h3>Features the ranker saw (top {k})</h3>{features}")
+
+
+def features(report: FeatureReport) -> str:
+    """The features report, live: gain share per feature (SVG bars), status, trend, and the pruning runs."""
+    measured = [r for r in report.rows if r.gain_share is not None]
+    threshold = (report.policy or {}).get("threshold")
+    chart = gain_chart(report.rows, threshold) if measured else "<p>No training run has measured features yet.</p>"
+    rows = [[f'<span class="mono">{escape(r.name)}</span>', escape(r.group), badge(r.status, _FEATURE_KIND.get(
+        r.status, "warn")), "yes" if r.served else "no", fmt(r.gain_share, 4),
+        sparkline(r.trend, label=f"{r.name} gain share per run", point="run"), escape("; ".join(r.reasons))]
+        for r in report.rows]
+    runs = [[str(r.run_number), f'<span class="mono">{escape(r.model_version or "–")}</span>', escape(r.outcome),
+             f"{r.features_in} → {r.features_out}", fmt(r.full_valid_ndcg, 4), fmt(r.valid_ndcg, 4),
+             escape(", ".join(r.pruned) or "–"), escape(r.reason)] for r in report.runs]
+    counts = "".join(card(k, str(v)) for k, v in report.counts().items())
+    headline = (f'serving model <span class="mono" data-testid="features-model">{escape(report.model_version)}'
+                f"</span> uses {len(report.model_features)} features" if report.has_model else "no model yet")
+    return (f"<h2>Features</h2><p>{headline}</p><div class=\"cards\">{counts}</div>"
+            f'<div class="scroll">{chart}</div>'
+            + table(["feature", "group", "status", "served", "gain share", "trend", "why"], rows, cls="features-report")
+            + "<h3>Training runs and pruning decisions, newest first</h3>"
+            + table(["run", "model", "outcome", "features", "nDCG all", "nDCG kept", "pruned", "reason"], runs))
+
+
+_FEATURE_KIND = {"active": "ok", "pruned": "bad"}
+
+
+def drift(runs: list[dict[str, Any]]) -> str:
+    """The newest drift verdict per feature, and the history of checks (from the job history)."""
+    checks = [r for r in runs if r.get("job") == "drift"]
+    latest = next((r for r in checks if (r.get("details") or {}).get("drift_status")), None)
+    if latest is None:
+        head = "<p>No drift check has run yet (<code>recsys drift</code> or the scheduler's drift job).</p>"
+    else:
+        d = latest.get("details") or {}
+        drifted = d.get("drifted_features") or []
+        head = (f'<p>Newest check {escape(stamp(latest.get("start")))}: <b data-testid="drift-status">'
+                f'{escape(d.get("drift_status"))}</b> — {escape(d.get("message") or "")}</p>'
+                f"<p>Model {escape(d.get('model_version') or '–')}, {escape(d.get('current_rows') or 0)} served rows, "
+                f"drifted share {fmt(d.get('drifted_share'), 3)}; drifted features: "
+                f"{escape(', '.join(drifted) or 'none')}</p>")
+    rows = [[escape(stamp(r.get("start"))), badge(str(r.get("status")), "ok" if r.get("status") == "ok" else "bad"),
+             escape((r.get("details") or {}).get("drift_status") or "–"),
+             fmt((r.get("details") or {}).get("drifted_share"), 3),
+             escape(", ".join((r.get("details") or {}).get("drifted_features") or []) or "–"),
+             escape((r.get("details") or {}).get("triggered") or "–"), escape(r.get("error") or "")] for r in checks]
+    return ("<h2>Drift</h2>" + head + "<h3>Checks, newest first</h3>"
+            + table(["when", "run", "verdict", "drifted share", "drifted features", "triggered", "error"], rows,
+                    cls="drift"))

@@ -23,6 +23,7 @@ from api.schemas import Id
 from jobs.tracking import record_promotion
 from recsys.data.schema import EVENT_NAMES
 from recsys.errors import ArtifactError, StoreUnavailableError
+from recsys.ranking.feature_report import build_feature_report
 from recsys.serving.explain import explain
 from recsys.store import STREAMS, SessionEvent
 from recsys.store.backend import parse_log_id
@@ -150,6 +151,16 @@ def rollback(_: AdminDep, request: Request, service: ServiceDep) -> HTMLResponse
     service.reload(force=True)
     return _models_page(service, f"rolled back from {previous} to {version}; serving model: "
                                  f"{service.state.model_version}")
+
+
+@router.get("/view/features", response_class=HTMLResponse)
+def features_view(_: AdminDep, service: ServiceDep) -> HTMLResponse:
+    return HTMLResponse(pages.features(build_feature_report(service.registry)))
+
+
+@router.get("/view/drift", response_class=HTMLResponse)
+def drift_view(_: AdminDep, service: ServiceDep) -> HTMLResponse:
+    return HTMLResponse(pages.drift(_runs(service, 200)))
 
 
 @router.get("/view/try", response_class=HTMLResponse)

@@ -187,3 +187,26 @@ def test_running_a_refresh_from_the_console_publishes_a_new_version(page: Page, 
         page.wait_for_selector(f"table.jobs td:has-text('{run['version']}')")
     finally:
         store.close()
+
+
+def test_features_and_drift_pages_show_the_registry_and_the_history(page: Page, live: LiveConsole) -> None:
+    from jobs.definitions import DEFAULT_JOBS
+    from jobs.runner import JobRunner
+
+    page.click("nav a[data-page=features]")
+    page.wait_for_selector("[data-testid=features-model]")
+    assert page.inner_text("[data-testid=features-model]") == readyz(live)["model_version"]
+    served = registry_for(live.settings).model_manifest(str(readyz(live)["model_version"])).features
+    rows = page.locator("table.features-report tbody tr").all_inner_texts()
+    assert {r.split("\t")[0].strip() for r in rows} >= set(served)
+
+    store = store_from_settings(live.settings)
+    try:  # a real drift check (no served rows yet: its verdict says so), then the page
+        run = JobRunner(live.settings, store, DEFAULT_JOBS).run("drift", options={"retrain": False})
+        assert run is not None and run.status == "ok", run
+    finally:
+        store.close()
+    page.click("nav a[data-page=drift]")
+    page.wait_for_selector("[data-testid=drift-status]")
+    assert page.inner_text("[data-testid=drift-status]") == run.details["drift_status"]
+    assert page.locator("table.drift tbody tr").count() == 1
