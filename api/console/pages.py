@@ -201,7 +201,7 @@ def features(report: FeatureReport) -> str:
         for r in report.rows]
     runs = [[str(r.run_number), f'<span class="mono">{escape(r.model_version or "–")}</span>', escape(r.outcome),
              f"{r.features_in} → {r.features_out}", fmt(r.full_valid_ndcg, 4), fmt(r.valid_ndcg, 4),
-             escape(", ".join(r.pruned) or "–"), escape(r.reason)] for r in report.runs]
+             escape(", ".join(r.pruned) or "–"), escape(r.reason)] for r in reversed(report.runs)]
     counts = "".join(card(k, str(v)) for k, v in report.counts().items())
     headline = (f'serving model <span class="mono" data-testid="features-model">{escape(report.model_version)}'
                 f"</span> uses {len(report.model_features)} features" if report.has_model else "no model yet")
