@@ -8,19 +8,48 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jobs.context import JobContext, JobFn, JobOutcome
+from recsys.config import Settings
+from recsys.errors import ConfigError
+
+if TYPE_CHECKING:
+    from recsys.engines.local import RefreshResult
+    from recsys.progress import Progress
+    from recsys.store import Store
+
+
+class RefreshFn(Protocol):
+    """What every refresh engine is: `recsys.engines.local.run_refresh`'s signature."""
+
+    def __call__(self, settings: Settings, store: Store, data: str | Path | None = None, *,
+                 progress: Progress | None = None, before_publish: Callable[[], None] | None = None,
+                 force: bool = False) -> RefreshResult: ...
 
 log = logging.getLogger(__name__)
 
 
-def refresh(ctx: JobContext) -> JobOutcome:
-    """ALS + FAISS candidates from the base data (`settings.data_path`, optional) and the lake, published
-    with an atomic pointer flip."""
+def refresh_engine(settings: Settings) -> RefreshFn:
+    """The refresh function `settings.engine` names. Resolved here, in a shell, because the library never
+    imports Spark: the Spark engine (engines_spark/, the `[spark]` extra) is imported only when asked for."""
+    if settings.engine == "spark":
+        try:
+            from engines_spark import run_spark_refresh
+        except ImportError as exc:
+            raise ConfigError(f"the spark engine needs the [spark] extra (pip install -e '.[spark]'): {exc}") from exc
+        return run_spark_refresh
     from recsys.engines.local import run_refresh
 
+    return run_refresh
+
+
+def refresh(ctx: JobContext) -> JobOutcome:
+    """ALS + FAISS candidates from the base data (`settings.data_path`, optional) and the lake, published
+    with an atomic pointer flip, by the engine the settings name (RECSYS_ENGINE)."""
+    run_refresh = refresh_engine(ctx.settings)
     result = run_refresh(ctx.settings, ctx.store, ctx.settings.data_path, before_publish=ctx.checkpoint)
     return JobOutcome(version=result.version, details={
         "users": result.users, "items": result.items, "interactions": result.interactions,

@@ -163,6 +163,9 @@ def try_page(user_id: str, exp: Explanation | None, k: int, message: str | None)
              f'<li>Candidate version <span class="mono">{escape(exp.candidates_version or "–")}</span>, model '
              f'<span class="mono" data-testid="try-model">{escape(exp.model_version or "–")}</span></li>'
              f"<li>History: {exp.history_size} items (never recommended again)</li>"
+             + (f"<li>Experiment: {escape(exp.experiment)} — its variant decides what the API serves; below is "
+                "the model's ranking</li>" if exp.experiment else "")
+             +
              f'<li>Session: <span data-testid="try-session">{session}</span></li>'
              f"<li>Candidates scored: {len(exp.items)} ("
              + ", ".join(f"{escape(s)} {sum(1 for i in exp.items if i.source == s)}"

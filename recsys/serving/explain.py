@@ -44,6 +44,9 @@ class Explanation:
     history_size: int
     feature_names: list[str]
     items: list[ExplainedItem] = field(default_factory=list)  # every candidate, in reranked order
+    # The running experiment this user is in, if any: its variant may serve another order than the model's
+    # ranking shown here (ALS order, or two lists interleaved).
+    experiment: str | None = None
 
     @property
     def als_order(self) -> list[ExplainedItem]:
@@ -94,5 +97,8 @@ def explain(service: RecommendationService, user_id: str) -> Explanation:
             score=float(scores[p]), rank=rank, features=features))
     session = [(e.item_id, e.event, e.timestamp) for e in (read.record.session if read.record else [])]
     history = read.record.history if read.record is not None and read.record.history is not None else None
+    assignment = service.experiments.assign(user_id) if service.experiments else None
+    experiment = (None if assignment is None else
+                  f"{assignment.experiment}: {assignment.kind}, variant {assignment.variant} ({assignment.ranker})")
     return Explanation(user_id, state.candidates_version, state.model_version, fallback, session,
-                       int(history.size) if history is not None else 0, names, items)
+                       int(history.size) if history is not None else 0, names, items, experiment)
