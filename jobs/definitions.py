@@ -60,14 +60,19 @@ def refresh(ctx: JobContext) -> JobOutcome:
 def train_ranker(ctx: JobContext) -> JobOutcome:
     """LightGBM LambdaMART ranker on `settings.data_path` (checked against the serving candidate version),
     promoted (after `ctx.checkpoint()`) if it ranks at least as well as the serving model on the same users."""
+    from jobs.tracking import record_train
+    from recsys.artifacts import registry_for
     from recsys.engines.publish import serving_shape
     from recsys.ranking.train import train_ranker_job
 
     result = train_ranker_job(ctx.settings, before_publish=ctx.checkpoint, serving=serving_shape(ctx.store))
+    mlflow_run = record_train(ctx.settings, registry_for(ctx.settings, ctx.store), result)
     comparison = result.comparison.to_dict() if result.comparison else {}
-    return JobOutcome(version=result.model_version, details={
-        "rows_base": result.rows_base, "rows_lake": result.rows_lake, "promoted": result.promoted,
-        "message": result.reason, "valid_ndcg": result.valid_ndcg, "promotion": comparison})
+    details = {"rows_base": result.rows_base, "rows_lake": result.rows_lake, "promoted": result.promoted,
+               "message": result.reason, "valid_ndcg": result.valid_ndcg, "promotion": comparison}
+    if mlflow_run:
+        details["mlflow_run_id"] = mlflow_run
+    return JobOutcome(version=result.model_version, details=details)
 
 
 def drift(ctx: JobContext) -> JobOutcome:

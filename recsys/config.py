@@ -229,6 +229,21 @@ class GuardrailConfig(BaseModel):
     min_interactions: int = Field(100, ge=1)
 
 
+class MlflowConfig(BaseModel):
+    """MLflow mirror of the ranker runs and the model registry: off unless a tracking URI is set.
+
+    The adapter that talks to MLflow lives in the shells (jobs/tracking.py); the library never imports it.
+    """
+
+    tracking_uri: str = Field("", description="e.g. http://127.0.0.1:5000 (RECSYS_MLFLOW__TRACKING_URI); "
+                                              "empty: MLflow off, nothing imports it")
+    experiment: str = Field("recsys-ranker", min_length=1, description="MLflow experiment of the train-ranker runs")
+    model_name: str = Field("recsys-ranker", min_length=1, description="Registered model the rankers become "
+                                                                       "versions of")
+    champion_alias: str = Field("champion", min_length=1, description="Alias moved to the serving model on "
+                                                                      "every promotion")
+
+
 class Settings(BaseSettings):
     """Process-wide settings. Every field is also an env var: RECSYS_<FIELD>, nested with `__`."""
 
@@ -288,6 +303,7 @@ class Settings(BaseSettings):
     loop: LoopConfig = LoopConfig()
     drift: DriftConfig = DriftConfig()
     pruning: PruningConfig = PruningConfig()
+    mlflow: MlflowConfig = MlflowConfig()
 
 
 def get_settings(**overrides: object) -> Settings:

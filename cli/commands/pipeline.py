@@ -169,6 +169,8 @@ def train_ranker(
 
     The data is checked against the serving candidate version first (the publish guardrails of refresh).
     """
+    from jobs.tracking import record_train
+    from recsys.artifacts import registry_for
     from recsys.engines.publish import serving_shape
     from recsys.progress import rich_progress
     from recsys.ranking import train
@@ -180,6 +182,7 @@ def train_ranker(
     with rich_progress() as progress:
         result = train.train_ranker(s, data, force_promote=force, progress=progress, serving=serving)
     render.ranker_training(result)
+    record_train(s, registry_for(s), result)
 
 
 @app.command()
@@ -203,6 +206,8 @@ def demo(
 
     With --serve (the default) the port is checked first: a busy port fails at once, before any work.
     """
+    from jobs.tracking import record_train
+    from recsys.artifacts import registry_for
     from recsys.demo import run_demo
     from recsys.progress import rich_progress
     from recsys.store import store_from_settings
@@ -215,6 +220,7 @@ def demo(
     st = store_from_settings(s)
     with rich_progress() as progress:
         result = run_demo(s, st, data=data, users=users, items=items, progress=progress, force=force)
+    record_train(s, registry_for(s, st), result.ranker)
     render.demo(result, s, serve=serve_api)
     if not serve_api:
         return
