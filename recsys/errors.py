@@ -58,3 +58,11 @@ class NotFittedError(RecsysError):
 
 class PublishAbortedError(RecsysError):
     """A publish was stopped before the pointer flip; nothing was published."""
+
+
+class ExperimentNotFoundError(RecsysError):
+    """No experiment of that name is defined (`recsys experiments list` shows them)."""
+
+
+class ExperimentConflictError(RecsysError):
+    """An experiment cannot be created or changed as asked (name taken, no free traffic left...)."""

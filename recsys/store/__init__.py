@@ -8,6 +8,7 @@
     store.locks        job locks                                        (locks.py)
     store.event_log    event and impression logs, their acks, forget requests (event_log.py)
     store.artifacts    bundles and models, chunked (an ArtifactStorage) (artifact_files.py)
+    store.experiments  experiment definitions (experiments.py)
     store.read_user    the serving read: candidates + history + session + pointer, one round trip
 
 Nothing outside this package touches a backend or a key: a new use of the store is a named method
@@ -27,6 +28,7 @@ from recsys.store.backend import BreakerStats, KVBackend
 from recsys.store.candidates import CandidateVersions, VersionWriter, new_version_id
 from recsys.store.codec import decode_candidates, decode_indices
 from recsys.store.event_log import DEFAULT_MAX_LEN, EVENTS, IMPRESSIONS, STREAMS, EventLogStore, LogState
+from recsys.store.experiments import ExperimentStore
 from recsys.store.feature_log import FeatureLogStore
 from recsys.store.job_history import JobHistory, JobRun
 from recsys.store.keys import Keys
@@ -36,9 +38,9 @@ from recsys.store.sessions import SessionEvent, SessionStore, decode_session
 if TYPE_CHECKING:
     from recsys.config import Settings
 
-__all__ = ["EVENTS", "IMPRESSIONS", "STREAMS", "BreakerStats", "CandidateVersions", "EventLogStore", "JobRun",
-           "LogState", "Store", "SessionEvent", "UserRecord", "VersionWriter", "new_version_id", "open_backend",
-           "open_store", "store_from_settings"]
+__all__ = ["EVENTS", "IMPRESSIONS", "STREAMS", "BreakerStats", "CandidateVersions", "EventLogStore", "ExperimentStore",
+           "JobRun", "LogState", "Store", "SessionEvent", "UserRecord", "VersionWriter", "new_version_id",
+           "open_backend", "open_store", "store_from_settings"]
 
 
 @dataclass
@@ -78,6 +80,7 @@ class Store:
         self.jobs = JobHistory(backend, self._keys, self.locks, max_runs=job_history_max_runs)
         self.event_log = EventLogStore(backend, self._keys, max_len=event_log_max_len)
         self.artifacts = ArtifactFiles(backend, namespace)
+        self.experiments = ExperimentStore(backend, self._keys, self.locks)
 
     @property
     def url(self) -> str:

@@ -13,8 +13,10 @@ CorruptValueError. The checks are vectorised (a few µs for 100 entries: they ru
 
 from __future__ import annotations
 
+import json
 import math
 import struct
+from typing import Any
 
 import numpy as np
 
@@ -143,3 +145,22 @@ def encode_candidate_rows(items: np.ndarray, scores: np.ndarray, n_primary: np.n
         row_items = items[u][valid]
         out[u] = encode_candidates(row_items, scores[u][valid], min(int(n_primary[u]), row_items.size))
     return out
+
+
+def encode_experiments(definitions: dict[str, dict[str, Any]]) -> bytes:
+    """Every experiment's definition by name, as one JSON object (read by each API replica's poller)."""
+    return json.dumps(definitions, sort_keys=True, separators=(",", ":")).encode()
+
+
+def decode_experiments(blob: bytes) -> dict[str, dict[str, Any]]:
+    """Inverse of encode_experiments: a JSON object of objects, or a CorruptValueError.
+
+    Only the shape is checked here; each definition is validated by `recsys.experiments` when loaded.
+    """
+    try:
+        value = json.loads(blob)
+    except ValueError as exc:
+        raise CorruptValueError(f"experiments value is not JSON: {exc}") from exc
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in value.items()):
+        raise CorruptValueError("experiments value is not a JSON object of objects")
+    return value

@@ -15,6 +15,7 @@
     {ns}:log:{stream}:acked      id of the newest entry every reader (the lake ingest) has committed
     {ns}:forget                  pending forget requests (sha256 of the user id), applied to the lake by ingest
     {ns}:v:{ver}:upd             id of the newest lake event the micro-batch update folded into this version
+    {ns}:experiments             JSON object: every experiment's definition by name (running and stopped)
 
 Every key one request reads for one user carries a Redis Cluster hash tag made of `u` and the user id
 (`{ualice}`): on a cluster they share one slot, so the serving read stays one round trip to one node.
@@ -85,3 +86,7 @@ class Keys:
 
     def updated_through(self, version: str) -> str:
         return f"{self.ns}:v:{version}:upd"
+
+    @property
+    def experiments(self) -> str:
+        return f"{self.ns}:experiments"
