@@ -24,7 +24,7 @@ from recsys.engines.local import run_refresh  # noqa: E402
 from recsys.ranking.train import TrainResult  # noqa: E402
 from recsys.store import open_store  # noqa: E402
 from tests.redis_server import free_port  # noqa: E402
-from tests.schemathesis_hooks import move_timestamps_into_window  # noqa: E402
+from tests.schemathesis_hooks import prepared  # noqa: E402
 
 MAX_EXAMPLES = 25
 
@@ -60,7 +60,7 @@ schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi())
           suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_schema(case: Any, live_api: tuple[str, str]) -> None:
     if case.body is not None and not isinstance(case.body, str | bytes):
-        case.body = move_timestamps_into_window(case.body)  # see tests/schemathesis_hooks.py
+        case.body = prepared(case.body)  # see tests/schemathesis_hooks.py
     response = case.call_and_validate(base_url=live_api[0], headers={"Authorization": f"Bearer {live_api[1]}"})
     assert response.status_code < 500
 
