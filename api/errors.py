@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.schemas import ErrorBody
 from recsys.errors import (
@@ -59,6 +60,16 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route serves at this path: each asked of the router as it would route a request."""
+    allowed = []
+    for method in ("DELETE", "GET", "PATCH", "POST", "PUT"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
 def _error_name(status: int) -> str:
     """'NotFound', 'Unauthorized', ... from the status code."""
     try:
@@ -78,10 +89,17 @@ def install_error_handlers(app: FastAPI) -> None:
                             headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         """404/401/403/405 raised by routes or the router: the same error body as every other error."""
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            # Starlette's Allow names the methods of the first route matching the path only; a path served by
+            # two routes (GET and POST /v1/admin/experiments) supports the methods of both.
+            allowed = _allowed_methods(request)
+            if allowed:
+                headers = {**(headers or {}), "Allow": ", ".join(allowed)}
         return JSONResponse({"error": _error_name(exc.status_code), "detail": exc.detail}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+                            headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

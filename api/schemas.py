@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from recsys.data.schema import EVENT_NAMES, ID_MAX_LENGTH, ID_PATTERN, ID_RULE, event_problem, timestamp_problem
+from recsys.experiments.config import NAME_PATTERN
 from recsys.serving.fallback import FallbackReason
 
 # The id, event and timestamp rules are the data contract's (recsys/data/schema.py), shared with the
@@ -157,3 +158,27 @@ class JobRunOut(BaseModel):
 
 class JobHistory(BaseModel):
     runs: list[JobRunOut] = Field(description="newest first")
+
+
+class VariantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN, description="variant name (letters, digits, _ . -), unique")
+    share: float = Field(gt=0.0, le=1.0, description="share of the experiment's users (A/B: shares add up to 1)")
+    ranker: Literal["model", "als"] = Field("model", description="model: the reranker; als: the candidates in "
+                                            "ALS order (ranking off)")
+
+
+class ExperimentIn(BaseModel):
+    """An experiment to create. Rules JSON Schema cannot state, checked with a 422 naming them: variant names
+    differ, A/B shares add up to 1, an interleaving experiment has exactly two variants."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN, description="experiment name, never reused")
+    kind: Literal["ab", "interleaving"] = "ab"
+    variants: list[VariantIn] = Field(min_length=2, max_length=10, description="the first is the control")
+    traffic: float = Field(1.0, gt=0.0, le=1.0, description="share of all users in the experiment")
+    salt: str = Field("", max_length=128, pattern=r"^[!-~]*$", description="assignment salt (default: the name)")
+    min_detectable_effect: float = Field(0.05, gt=0.0, le=10.0, description="relative lift the report sizes "
+                                         "the experiment for")

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
 
 from api.deps import AdminDep, ServiceDep
 from api.errors import error_responses
+from api.schemas import ExperimentIn
 from recsys.config import lake_dir
 from recsys.data.lake import Lake
 from recsys.errors import ConfigError
@@ -24,13 +25,11 @@ EXAMPLE = {"name": "ranker-vs-als", "kind": "ab", "traffic": 1.0,
 
 
 @router.post("", status_code=201, responses=error_responses(401, 403, 409, 422, 503))
-def create(_: AdminDep, service: ServiceDep,
-           body: Annotated[dict[str, Any], Body(examples=[EXAMPLE], description="name, kind (ab | interleaving), "
-                                                "variants [{name, share, ranker: model | als}], traffic, salt, "
-                                                "min_detectable_effect")]) -> dict[str, Any]:
+def create(_: AdminDep, service: ServiceDep, body: Annotated[ExperimentIn, Body(examples=[EXAMPLE])]
+           ) -> dict[str, Any]:
     """Define and start an experiment; every replica serves it from its next poll (this one at once)."""
     try:
-        experiment = create_experiment(service.store, body)
+        experiment = create_experiment(service.store, body.model_dump())
     except ConfigError as exc:  # a bad definition is bad input, like any other body
         raise HTTPException(422, str(exc)) from None
     service.reload_experiments()

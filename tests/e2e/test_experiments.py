@@ -50,10 +50,18 @@ def _users(ds: Dataset, n: int) -> list[str]:
 def test_admin_api_validates_and_refuses_without_the_token(client: TestClient) -> None:
     assert client.post("/v1/admin/experiments", json=AB).status_code == 401
     bad = client.post("/v1/admin/experiments", json={**AB, "variants": AB["variants"][:1]}, headers=ADMIN)
-    assert bad.status_code == 422 and "variants" in bad.json()["detail"]
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "variants"]
     shares = client.post("/v1/admin/experiments", headers=ADMIN, json={
         "name": "x", "variants": [{"name": "a", "share": 0.5}, {"name": "b", "share": 0.6}]})
     assert shares.status_code == 422 and "add up to 1" in shares.json()["detail"]
+    same = client.post("/v1/admin/experiments", headers=ADMIN, json={
+        "name": "x", "variants": [{"name": "a", "share": 0.5}, {"name": "a", "share": 0.5}]})
+    assert same.status_code == 422 and "names must differ" in same.json()["detail"]
+    three = client.post("/v1/admin/experiments", headers=ADMIN, json={
+        "name": "x", "kind": "interleaving", "variants": [{"name": n, "share": 0.5} for n in "abc"]})
+    assert three.status_code == 422 and "exactly two variants" in three.json()["detail"]
+    options = client.options("/v1/admin/experiments", headers=ADMIN)
+    assert options.status_code == 405 and options.headers["allow"] == "GET, POST"
     assert client.post("/v1/admin/experiments", json=AB, headers=ADMIN).status_code == 201
     again = client.post("/v1/admin/experiments", json=AB, headers=ADMIN)
     assert again.status_code == 409 and "exists already" in again.json()["detail"]
