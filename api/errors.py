@@ -16,6 +16,7 @@ from recsys.errors import (
     ArtifactError,
     ConfigError,
     DataValidationError,
+    InvalidRequestError,
     NoVersionPublishedError,
     RecsysError,
     StoreUnavailableError,
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: list[tuple[type[RecsysError], int]] = [
     (DataValidationError, 422),
+    (InvalidRequestError, 422),
     (ConfigError, 400),
     (NoVersionPublishedError, 503),
     (StoreUnavailableError, 503),

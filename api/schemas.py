@@ -78,14 +78,36 @@ class RecommendationRequest(BaseModel):
     k: int = Field(10, ge=1, le=100)
     session: list[SessionItem] = Field(default_factory=list, max_length=MAX_EVENTS_PER_BATCH)
     exclude: list[Id] = Field(default_factory=list, max_length=1000)
+    category: list[str] = Field(default_factory=list, max_length=50, description="only items in one of these")
+    exclude_category: list[str] = Field(default_factory=list, max_length=50,
+                                        description="never items in one of these")
+    filter: list[str] = Field(default_factory=list, max_length=20,
+                              description="attribute filters: NAME=VALUE, NAME=V1|V2, NAME<NUMBER, NAME>NUMBER")
+    max_per_category: int | None = Field(None, ge=0, le=100, description="at most this many items per category "
+                                         "(0: no cap; default: RECSYS_RULES__MAX_PER_CATEGORY)")
+    explain: bool = Field(False, description="add each item's three largest score contributions and its source")
 
     _no_bool = field_validator("k", mode="before")(_not_a_bool)
+
+
+class ContributionOut(BaseModel):
+    feature: str
+    value: float = Field(description="the feature's contribution to the raw score (LightGBM pred_contrib)")
+    sentence: str
+
+
+class ExplanationOut(BaseModel):
+    source: str = Field(description="the candidate source that brought the item in: als, popular, session, "
+                        "new_items, or popular_fill (added after the ranked items by a narrow filter)")
+    contributions: list[ContributionOut] = Field(description="the three largest contributions, largest first")
+    bias: float = Field(description="the model's bias: all contributions plus it make the score")
 
 
 class ScoredItemOut(BaseModel):
     item_id: str
     score: float
     rank: int
+    explanation: ExplanationOut | None = Field(None, description="with explain=true only")
 
 
 class RecommendationResponse(BaseModel):
@@ -153,3 +175,50 @@ class JobRunOut(BaseModel):
 
 class JobHistory(BaseModel):
     runs: list[JobRunOut] = Field(description="newest first")
+
+
+# ---- the item catalogue (admin) -------------------------------------------------------------------
+# The rules of each field are the catalogue's (recsys/catalogue/items.py), applied by the library to
+# files and HTTP alike; these models document the shape and forbid unknown fields.
+class ItemFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    availability: str | None = Field(None, description="available (default) or hidden",
+                                     json_schema_extra={"enum": ["available", "hidden"]})
+    available_until: float | None = Field(None, description="unix seconds: unavailable from then on; null: no end")
+    categories: list[str] | None = Field(None, max_length=50, description="up to 50 category names")
+    attributes: dict[str, Any] | None = Field(None, description="up to 50 NAME -> string, number or bool (one type "
+                                              "per NAME across the catalogue); in a PATCH, null removes one")
+    created_at: float | None = Field(None, description="unix seconds (default: when first put)")
+    title: str | None = Field(None, max_length=512)
+
+    def given(self) -> dict[str, Any]:
+        """The fields the client sent (a PATCH changes only those; explicit nulls count)."""
+        return self.model_dump(exclude_unset=True)
+
+
+class ItemWithId(ItemFields):
+    item_id: Id
+
+
+class ItemsBulk(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ItemWithId] = Field(min_length=1, max_length=1000)
+
+
+class ItemOut(BaseModel):
+    item_id: str
+    availability: str
+    available_until: float | None
+    categories: list[str]
+    attributes: dict[str, str | float | bool]
+    created_at: float | None
+    title: str | None
+    deleted: bool = False
+
+
+class ItemsWritten(BaseModel):
+    written: int = Field(description="items created, replaced, changed or deleted")
+    catalogue_version: int = Field(description="the catalogue version that holds the change (every replica "
+                                   "applies it from its next request on)")

@@ -42,6 +42,17 @@ class CandidateConfig(BaseModel):
     covisit_window: int = Field(5, ge=1, le=100)
 
 
+class RulesConfig(BaseModel):
+    """Business rules of the online path (docs/rules.md): diversity and exposure for new items."""
+
+    # Default cap of items per category in a list (a request's `max_per_category` overrides it); 0: no cap.
+    max_per_category: int = Field(0, ge=0, le=100)
+    # New items (in the catalogue, unknown to the serving candidate version): how many the new-items
+    # source proposes per request, and the share of each list's positions reserved for them (0: off).
+    new_items_candidates: int = Field(20, ge=0, le=500)
+    exploration_share: float = Field(0.0, ge=0.0, le=1.0)
+
+
 class SchedulerConfig(BaseModel):
     """When the scheduled jobs run and how a cluster of schedulers shares them (`recsys schedule`).
 
@@ -233,6 +244,7 @@ class Settings(BaseSettings):
                                  "then let one probe through (0 disables the circuit breaker)")
     als: ALSConfig = ALSConfig()
     candidates: CandidateConfig = CandidateConfig()
+    rules: RulesConfig = RulesConfig()
     ranker: RankerConfig = RankerConfig()
     seed: int = 42
     host: str = "127.0.0.1"

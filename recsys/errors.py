@@ -58,3 +58,7 @@ class NotFittedError(RecsysError):
 
 class PublishAbortedError(RecsysError):
     """A publish was stopped before the pointer flip; nothing was published."""
+
+
+class InvalidRequestError(RecsysError):
+    """A request's parameters cannot be applied (e.g. a filter on an unknown attribute): the message says why."""

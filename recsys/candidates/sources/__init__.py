@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from recsys.candidates.sources.base import (
     SOURCE_ALS,
+    SOURCE_NAMES,
     SOURCE_POPULAR,
     SOURCE_SESSION,
     CachedList,
@@ -23,6 +24,6 @@ SOURCES.add_primary(CachedCandidates())  # the user's published list
 SOURCES.add_primary(PopularCandidates())  # fallback: users without one
 SOURCES.add_extra(SessionNeighbours())  # request time: what the live session points at
 
-__all__ = ["SOURCES", "SOURCE_ALS", "SOURCE_POPULAR", "SOURCE_SESSION", "CachedList", "CandidatePool",
+__all__ = ["SOURCES", "SOURCE_ALS", "SOURCE_NAMES", "SOURCE_POPULAR", "SOURCE_SESSION", "CachedList", "CandidatePool",
            "ExtraSource", "PrimarySource", "Proposal", "SourceRegistry", "SourceRequest", "popular_items",
            "session_neighbours"]
