@@ -26,6 +26,7 @@ import numpy as np
 
 from recsys.catalogue import CatalogueView
 from recsys.errors import InvalidRequestError
+from recsys.store import ItemRecord
 
 _CONDITION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]{0,63})(=|<|>)(.{1,1000})$", re.DOTALL)
 MAX_CONDITIONS = 20
@@ -142,3 +143,30 @@ def diversify(view: CatalogueView, ranked: np.ndarray, k: int, max_per_category:
         if len(kept) == k:
             break
     return np.asarray(kept, dtype=np.int64)
+
+
+def record_matches(record: ItemRecord, rules: Rules) -> bool:
+    """The request's filters on one catalogue record (new items, which the arrays of a view do not hold).
+    The conditions were already checked against the view (allowed_mask), so a mismatch is just False."""
+    if rules.categories and not set(rules.categories) & set(record.categories):
+        return False
+    if set(rules.exclude_categories) & set(record.categories):
+        return False
+    for cond in rules.conditions:
+        value = record.attributes.get(cond.name)
+        if value is None:
+            return False
+        try:
+            if isinstance(value, bool):
+                ok = cond.op in ("=", "in") and value in {v.lower() == "true" for v in cond.values
+                                                          if v.lower() in ("true", "false")}
+            elif isinstance(value, float):
+                nums = [float(v) for v in cond.values]
+                ok = value < nums[0] if cond.op == "<" else value > nums[0] if cond.op == ">" else value in nums
+            else:
+                ok = cond.op in ("=", "in") and value in cond.values
+        except ValueError:
+            ok = False
+        if not ok:
+            return False
+    return True

@@ -13,12 +13,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from recsys.artifacts import ArtifactRegistry, registry_for
-from recsys.candidates.sources import SOURCE_NAMES, CachedList
+from recsys.candidates.sources import NEW_ITEMS, SOURCE_NAMES, CachedList, NewItem, category_affinity
 from recsys.catalogue import CatalogueView
 from recsys.config import Settings
 from recsys.errors import CorruptValueError, StoreUnavailableError
@@ -27,7 +27,7 @@ from recsys.ranking.model import RankerModel
 from recsys.serving.event_buffer import EventBuffer
 from recsys.serving.explain import Explanation, explanations
 from recsys.serving.fallback import FallbackReason, unranked_scores
-from recsys.serving.rules import NO_RULES, Rules, allowed_mask, diversify
+from recsys.serving.rules import NO_RULES, Rules, allowed_mask, diversify, record_matches
 from recsys.serving.state import EMPTY_STATE, ServingState, load_state
 from recsys.store import CatalogueSnapshot, SessionEvent, Store, UserRecord
 
@@ -166,6 +166,10 @@ class RecommendationService:
         if len(items) < k and rules.narrows:
             items += self._popular_fill(state, view, ctx, ruled_out, items, k, cap, explain)
             fallback = fallback or FallbackReason.FILTER_TOO_NARROW
+        if self.settings.rules.exploration_share > 0 and view is not None and view.new_items:
+            events = list(session) if session is not None else (read.record.session if read.record else [])
+            items = self._explore(state, view, ctx, items, k, rules, cap, now,
+                                  set(exclude) | {e.item_id for e in events}, explain)
         return self._served(Recommendations(user_id, items, state.model_version, state.candidates_version, fallback,
                                             {"read": (t_read - t0) * 1e3, "features": (t_features - t_read) * 1e3,
                                              "rank": (t_rank - t_features) * 1e3}, served_at=now))
@@ -301,6 +305,53 @@ class RecommendationService:
         why = Explanation(POPULAR_FILL, (), 0.0) if explain else None
         return [ScoredItem(ids[int(i)], float(side.pop_log[i]), len(items) + r + 1, why)
                 for r, i in enumerate(fill.tolist())]
+
+    def _explore(self, state: ServingState, view: CatalogueView, ctx: FeatureContext, items: list[ScoredItem],
+                 k: int, rules: Rules, cap: int, now: float, seen: set[str], explain: bool) -> list[ScoredItem]:
+        """The exploration slot: a share of the positions goes to new items (catalogue items the candidate
+        version does not know), the best for this user by category affinity (candidates/sources/new_items.py).
+
+        Slots are spread over the list (slot j of n at position round((j + 0.5) * k / n)); the ranked items
+        they displace drop off the end. New items obey the request's filters, availability and the cap.
+        """
+        n_slots = max(1, round(self.settings.rules.exploration_share * k))
+        eligible = [NewItem(r.item_id, r.categories, r.created_at or 0.0) for r in view.new_items
+                    if r.available_at(now) and r.item_id not in seen and record_matches(r, rules)]
+        if not eligible:
+            return items
+        names = view.category_names
+        history = [[names[c] for c in view.categories_of(int(i)).tolist()] for i in ctx.history[-50:].tolist()]
+        session = [[names[c] for c in view.categories_of(int(i)).tolist()] for i in ctx.session_items.tolist()]
+        affinity = category_affinity([h for h in history if h], [s for s in session if s])
+        kept = items[:max(k - n_slots, 0)]
+        counts: dict[str, int] = {}
+        assert state.bundle is not None
+        for it in kept:
+            idx = state.bundle.item_index.get(it.item_id)
+            for c in (view.categories_of(idx).tolist() if idx is not None else []):
+                counts[names[c]] = counts.get(names[c], 0) + 1
+        picks: list[tuple[str, float]] = []
+        by_id = {it.item_id: it for it in eligible}
+        for item_id, score in NEW_ITEMS.propose(affinity, eligible, len(eligible)):
+            cats = by_id[item_id].categories
+            if cap > 0 and any(counts.get(c, 0) >= cap for c in cats):
+                continue
+            for c in cats:
+                counts[c] = counts.get(c, 0) + 1
+            picks.append((item_id, score))
+            if len(picks) == n_slots:
+                break
+        if not picks:
+            return items
+        # Without a cap the displaced tail comes back when fewer new items qualified; with one, the counts
+        # above were taken over the shorter list and must stay true.
+        kept = items[:k - len(picks)] if cap == 0 else kept
+        why = Explanation("new_items", (), 0.0) if explain else None
+        out = list(kept)
+        for j, (item_id, score) in enumerate(picks):
+            pos = min(round((j + 0.5) * k / len(picks)), len(out))
+            out.insert(pos, ScoredItem(item_id, score, 0, why))
+        return [replace(it, rank=r + 1) for r, it in enumerate(out)]
 
     def _candidates(self, state: ServingState, record: UserRecord | None, session: Sequence[SessionEvent] | None,
                     exclude: Sequence[str], now: float, ruled_out: np.ndarray) -> FeatureContext:

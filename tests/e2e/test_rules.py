@@ -243,3 +243,30 @@ def test_rules_parse_rejects_what_cannot_work() -> None:
     with pytest.raises(InvalidRequestError):
         Rules.parse(filters=["a=1"] * 21)
     assert Rules.parse(filters=["a=x|y"]).conditions[0].op == "in"
+
+
+def test_a_new_item_reaches_users_of_its_category_before_any_refresh(trained: Trained, any_store: Store) -> None:
+    settings = trained.settings.model_copy(deep=True)
+    settings.rules.exploration_share = 0.1  # one position of ten
+    with TestClient(create_app(settings, any_store, background_reload=False)) as c, \
+            TestClient(create_app(trained.settings, any_store, background_reload=False)) as off:
+        version = c.get("/v1/users/u7/recommendations").json()["candidates_version"]
+        assert not any(i.startswith("fresh") for i in _ids(c.get("/v1/users/u7/recommendations").json()))
+        items = [{"item_id": "fresh-3", "categories": ["cat3"]}, {"item_id": "fresh-1", "categories": ["cat1"]},
+                 {"item_id": "fresh-hidden", "categories": ["cat3"], "availability": "hidden"}]
+        assert c.post("/v1/items", json={"items": items}, headers=ADMIN).status_code == 200
+        # u7 favours cat3, u5 cat1 (tests/helpers.py clusters): each gets the new item of its category.
+        r7 = c.get("/v1/users/u7/recommendations", params={"k": 10, "explain": "true"}).json()
+        r5 = c.get("/v1/users/u5/recommendations", params={"k": 10}).json()
+        assert r7["candidates_version"] == version  # no refresh happened
+        assert [i for i in _ids(r7) if i.startswith("fresh")] == ["fresh-3"] and len(r7["items"]) == 10
+        assert [i for i in _ids(r5) if i.startswith("fresh")] == ["fresh-1"]
+        new = next(i for i in r7["items"] if i["item_id"] == "fresh-3")
+        assert new["explanation"]["source"] == "new_items" and new["rank"] == 6
+        # Filters apply to new items too; with the slot off (the default) they are not served.
+        r = c.get("/v1/users/u7/recommendations", params={"k": 10, "exclude_category": "cat3"}).json()
+        assert "fresh-3" not in _ids(r)
+        assert not any(i.startswith("fresh") for i in _ids(off.get("/v1/users/u7/recommendations").json()))
+        # Marked unavailable, it is gone from the next request.
+        assert c.patch("/v1/items/fresh-3", json={"availability": "hidden"}, headers=ADMIN).status_code == 200
+        assert "fresh-3" not in _ids(c.get("/v1/users/u7/recommendations").json())
