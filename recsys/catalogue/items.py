@@ -44,12 +44,16 @@ def _bad(item_id: str, field: str, problem: str) -> DataValidationError:
 def _time(item_id: str, field: str, value: object) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _bad(item_id, field, f"expected unix seconds or null, got {value!r}")
-    problem = timestamp_problem(float(value), time.time() + 100 * 365 * 86400.0)  # far futures are fine here
+    try:
+        seconds = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+    except OverflowError:
+        seconds = math.nan
+    if not math.isfinite(seconds):
+        raise _bad(item_id, field, f"expected unix seconds or null, got {str(value)[:40]!r}")
+    problem = timestamp_problem(seconds, time.time() + 100 * 365 * 86400.0)  # far futures are fine here
     if problem:
         raise _bad(item_id, field, problem)
-    return float(value)
+    return seconds
 
 
 def attribute_kind(value: AttributeValue) -> str:
@@ -68,9 +72,13 @@ def _attributes(item_id: str, value: object) -> dict[str, AttributeValue]:
         if isinstance(v, bool):
             out[name] = v
         elif isinstance(v, int | float):
-            if not math.isfinite(v):
+            try:
+                number = float(v)
+            except OverflowError:  # a JSON integer beyond float range
+                number = math.inf
+            if not math.isfinite(number):
                 raise _bad(item_id, f"attributes.{name}", "numbers must be finite")
-            out[name] = float(v)
+            out[name] = number
         elif isinstance(v, str):
             if len(v) > STRING_MAX_LENGTH:
                 raise _bad(item_id, f"attributes.{name}", f"strings are at most {STRING_MAX_LENGTH} characters")

@@ -409,10 +409,9 @@ class RecommendationService:
                       FallbackReason.UNKNOWN_USER)
             return Recommendations(user_id, [], None, state.candidates_version, reason)
         cand, scores, _ = record.candidates
-        if view is not None:  # never an unavailable item, on any path
-            gone = np.zeros(state.bundle.n_items, dtype=bool)
-            gone[view.unavailable(time.time())] = True
-            keep = ~gone[cand]
+        gone = view.unavailable(time.time()) if view is not None else np.zeros(0, dtype=np.int64)
+        if gone.size:  # never an unavailable item, on any path
+            keep = ~np.isin(cand, gone)
             cand, scores = cand[keep], scores[keep]
         ids = state.bundle.item_ids
         items = [ScoredItem(ids[int(c)], float(s), r + 1)

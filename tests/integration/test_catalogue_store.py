@@ -86,3 +86,29 @@ def test_movielens_titles_and_genres(ml100k: Path) -> None:
     records = {r.item_id: r for r in read_item_file(ml100k)}
     assert len(records) == 1682
     assert records["1"].title.startswith("Toy Story") and "Animation" in records["1"].categories
+
+
+def test_items_import_and_export_commands(tmp_path: Path, ml100k: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from recsys.store import open_store
+
+    url = f"embedded://{tmp_path / 'store.sqlite'}"
+    runner = CliRunner()
+    result = runner.invoke(app, ["items", "import", str(ml100k), "--store", url])
+    assert result.exit_code == 0, result.output
+    assert '"imported": 1682' in result.output
+    out = tmp_path / "items.csv"
+    result = runner.invoke(app, ["items", "export", "--out", str(out), "--store", url])
+    assert result.exit_code == 0, result.output
+    frame = pl.read_csv(out)
+    assert frame.height == 1682 and frame.filter(pl.col("item_id") == 1)["categories"][0] == \
+        "Animation|Children's|Comedy"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("item_id,availability\n1,sold\n")
+    result = runner.invoke(app, ["items", "import", str(bad), "--store", url])
+    assert result.exit_code == 2 and "availability" in result.output and "row 1" in result.output
+    store = open_store(url)
+    assert store.catalogue.version() == 1 and len(store.catalogue.snapshot().items) == 1682  # nothing written
+    store.close()
