@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -10,11 +11,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 from api.schemas import ErrorBody
 from recsys.errors import (
     ArtifactError,
     ConfigError,
+    ConflictError,
     DataValidationError,
     InvalidRequestError,
     NoVersionPublishedError,
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 STATUS_BY_ERROR: list[tuple[type[RecsysError], int]] = [
     (DataValidationError, 422),
     (InvalidRequestError, 422),
+    (ConflictError, 409),
     (ConfigError, 400),
     (NoVersionPublishedError, 503),
     (StoreUnavailableError, 503),
@@ -40,6 +44,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     401: "Missing or wrong bearer token",
     403: "Admin endpoints are disabled (no RECSYS_ADMIN_TOKEN set)",
     404: "Unknown item",
+    409: "The write contradicts the stored catalogue (an attribute keeps one type across it)",
     413: "Request body larger than the bound (1 MiB by default)",
     422: "Invalid request: the detail names each bad field",
     503: "The store is unreachable (retry after the Retry-After header) or nothing is published yet",
@@ -64,6 +69,16 @@ def _error_name(status: int) -> str:
         return "HTTPError"
 
 
+def _leaf_routes(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route, included routers unfolded (FastAPI wraps each `include_router` in one route object)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _leaf_routes(inner.routes)
+        else:
+            yield route
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RecsysError)
     async def recsys_error(_: Request, exc: RecsysError) -> JSONResponse:
@@ -75,10 +90,18 @@ def install_error_handlers(app: FastAPI) -> None:
                             headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         """404/401/403/405 raised by routes or the router: the same error body as every other error."""
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            # Starlette's Allow names the methods of the first route matching the path only; one path served
+            # by several routes (GET/PUT/PATCH/DELETE /v1/items/{id}) must list them all.
+            methods = {m for route in _leaf_routes(request.app.router.routes)
+                       if route.matches(request.scope)[0] != Match.NONE for m in getattr(route, "methods", None) or ()}
+            if methods:
+                headers = {**(headers or {}), "Allow": ", ".join(sorted(methods))}
         return JSONResponse({"error": _error_name(exc.status_code), "detail": exc.detail}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+                            headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -5,10 +5,22 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from recsys.catalogue.items import (
+    ATTRIBUTE_NAME,
+    CATEGORY_MAX_LENGTH,
+    MAX_ATTRIBUTES,
+    MAX_CATEGORIES,
+    MAX_ITEM_TIME,
+    MIN_ITEM_TIME,
+    STRING_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
+)
 from recsys.data.schema import EVENT_NAMES, ID_MAX_LENGTH, ID_PATTERN, ID_RULE, event_problem, timestamp_problem
+from recsys.errors import InvalidRequestError
 from recsys.serving.fallback import FallbackReason
+from recsys.serving.rules import FILTER_PATTERN, parse_condition
 
 # The id, event and timestamp rules are the data contract's (recsys/data/schema.py), shared with the
 # file loaders: data arriving by file or by HTTP is held to the same rules.
@@ -71,6 +83,21 @@ class Event(SessionItem):
                                description="the rec_id of the recommendation list this event responds to")
 
 
+def _filter_expr(v: str) -> str:
+    """The grammar's own message (recsys/serving/rules.py) rather than a regular expression dump."""
+    try:
+        parse_condition(v)
+    except InvalidRequestError as exc:
+        raise ValueError(str(exc)) from exc
+    return v
+
+
+# The pattern is documented in the schema (clients, fuzzers); the check itself is the library's.
+FilterExpr = Annotated[str, Field(max_length=1100, json_schema_extra={"pattern": FILTER_PATTERN},
+                                  description="NAME=VALUE, NAME=V1|V2 (in), NAME<NUMBER or NAME>NUMBER"),
+                       AfterValidator(_filter_expr)]
+
+
 class RecommendationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -81,13 +108,14 @@ class RecommendationRequest(BaseModel):
     category: list[str] = Field(default_factory=list, max_length=50, description="only items in one of these")
     exclude_category: list[str] = Field(default_factory=list, max_length=50,
                                         description="never items in one of these")
-    filter: list[str] = Field(default_factory=list, max_length=20,
-                              description="attribute filters: NAME=VALUE, NAME=V1|V2, NAME<NUMBER, NAME>NUMBER")
+    filter: list[FilterExpr] = Field(default_factory=list, max_length=20,
+                                     description="attribute filters: NAME=VALUE, NAME=V1|V2, NAME<NUMBER, NAME>NUMBER")
     max_per_category: int | None = Field(None, ge=0, le=100, description="at most this many items per category "
                                          "(0: no cap; default: RECSYS_RULES__MAX_PER_CATEGORY)")
-    explain: bool = Field(False, description="add each item's three largest score contributions and its source")
+    explain: bool = Field(False, strict=True,
+                          description="add each item's three largest score contributions and its source")
 
-    _no_bool = field_validator("k", mode="before")(_not_a_bool)
+    _no_bool = field_validator("k", "max_per_category", mode="before")(_not_a_bool)
 
 
 class ContributionOut(BaseModel):
@@ -180,17 +208,36 @@ class JobHistory(BaseModel):
 # ---- the item catalogue (admin) -------------------------------------------------------------------
 # The rules of each field are the catalogue's (recsys/catalogue/items.py), applied by the library to
 # files and HTTP alike; these models document the shape and forbid unknown fields.
+ItemTime = Annotated[float, Field(ge=MIN_ITEM_TIME, le=MAX_ITEM_TIME, allow_inf_nan=False,
+                                  description="unix seconds between 1990 and 2100")]
+Category = Annotated[str, Field(min_length=1, max_length=CATEGORY_MAX_LENGTH, pattern=ID_PATTERN)]
+AttributeName = Annotated[str, Field(pattern=ATTRIBUTE_NAME.pattern)]
+# Strict: a numeric string stays a string (and is held to the string's length), true is not 1.
+AttributeIn = Annotated[bool, Field(strict=True)] | Annotated[float, Field(strict=True, allow_inf_nan=False)] | \
+    Annotated[str, Field(strict=True, max_length=STRING_MAX_LENGTH)]
+
+
+def _attribute_names_only(schema: dict[str, Any]) -> None:
+    """Attribute names outside the pattern are invalid: say so in the schema (pydantic writes only
+    `patternProperties`, which leaves other names allowed)."""
+    for option in schema.get("properties", {}).get("attributes", {}).get("anyOf", []):
+        if option.get("type") == "object":
+            option["additionalProperties"] = False
+
+
 class ItemFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_attribute_names_only)
 
     availability: str | None = Field(None, description="available (default) or hidden",
                                      json_schema_extra={"enum": ["available", "hidden"]})
-    available_until: float | None = Field(None, description="unix seconds: unavailable from then on; null: no end")
-    categories: list[str] | None = Field(None, max_length=50, description="up to 50 category names")
-    attributes: dict[str, Any] | None = Field(None, description="up to 50 NAME -> string, number or bool (one type "
-                                              "per NAME across the catalogue); in a PATCH, null removes one")
-    created_at: float | None = Field(None, description="unix seconds (default: when first put)")
-    title: str | None = Field(None, max_length=512)
+    available_until: ItemTime | None = Field(None, description="unix seconds: unavailable from then on; null: no end")
+    categories: list[Category] | None = Field(None, max_length=MAX_CATEGORIES,
+                                              description=f"up to {MAX_CATEGORIES} category names")
+    attributes: dict[AttributeName, AttributeIn | None] | None = Field(
+        None, max_length=MAX_ATTRIBUTES, description=f"up to {MAX_ATTRIBUTES} NAME -> string, number or bool (one "
+        "type per NAME across the catalogue: another type is a 409); in a PATCH, null removes one")
+    created_at: ItemTime | None = Field(None, description="unix seconds (default: when first put)")
+    title: str | None = Field(None, max_length=TITLE_MAX_LENGTH)
 
     def given(self) -> dict[str, Any]:
         """The fields the client sent (a PATCH changes only those; explicit nulls count)."""

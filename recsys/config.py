@@ -47,9 +47,8 @@ class RulesConfig(BaseModel):
 
     # Default cap of items per category in a list (a request's `max_per_category` overrides it); 0: no cap.
     max_per_category: int = Field(0, ge=0, le=100)
-    # New items (in the catalogue, unknown to the serving candidate version): how many the new-items
-    # source proposes per request, and the share of each list's positions reserved for them (0: off).
-    new_items_candidates: int = Field(20, ge=0, le=500)
+    # New items (in the catalogue, unknown to the serving candidate version): the share of each list's
+    # positions reserved for them, at least one when on (0: off).
     exploration_share: float = Field(0.0, ge=0.0, le=1.0)
 
 

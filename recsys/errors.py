@@ -62,3 +62,7 @@ class PublishAbortedError(RecsysError):
 
 class InvalidRequestError(RecsysError):
     """A request's parameters cannot be applied (e.g. a filter on an unknown attribute): the message says why."""
+
+
+class ConflictError(RecsysError):
+    """A write that contradicts what is stored (e.g. an attribute given another type than the catalogue's)."""

@@ -11,7 +11,14 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from api.deps import ClientDep, MetricsDep, ServiceDep
 from api.errors import error_responses
 from api.metrics import Metrics
-from api.schemas import Id, RecommendationRequest, RecommendationResponse, ScoredItemOut, SimilarItemsResponse
+from api.schemas import (
+    FilterExpr,
+    Id,
+    RecommendationRequest,
+    RecommendationResponse,
+    ScoredItemOut,
+    SimilarItemsResponse,
+)
 from recsys.data.schema import ID_MAX_LENGTH, ID_PATTERN, ID_RULE
 from recsys.serving import FallbackReason, Recommendations
 from recsys.serving.rules import Rules
@@ -71,9 +78,9 @@ async def recommendations(request: Request, user_id: UserPath,
                                                                "these categories (repeat)")] = [],  # noqa: B006
                           exclude_category: Annotated[list[str], Query(max_length=50, description="never items in "
                                                                        "these categories (repeat)")] = [],  # noqa: B006
-                          filter: Annotated[list[str], Query(max_length=20, description="attribute filters, all must "
-                                                             "hold: NAME=VALUE, NAME=V1|V2 (in), NAME<NUMBER, "
-                                                             "NAME>NUMBER (repeat)")] = [],  # noqa: A002,B006
+                          filter: Annotated[list[FilterExpr], Query(
+                              max_length=20, description="attribute filters, all must hold: NAME=VALUE, NAME=V1|V2 "
+                              "(in), NAME<NUMBER, NAME>NUMBER (repeat)")] = [],  # noqa: A002,B006
                           max_per_category: Annotated[int | None, Query(ge=0, le=100, description="at most this "
                                                                         "many items per category (0: no cap; default "
                                                                         "RECSYS_RULES__MAX_PER_CATEGORY)")] = None,

@@ -4,8 +4,8 @@
     available_until   unix seconds, or null: the item is unavailable from then on
     categories        up to 50 names, 1-100 characters each
     attributes        up to 50 typed values: string (<= 256 chars), number (finite) or bool; an attribute
-                      keeps one type across the catalogue (the filters compare by it)
-    created_at        unix seconds (default: when first put)
+                      keeps one type across the catalogue (the filters compare by it; a conflict is a 409)
+    created_at        unix seconds (default: when first put); times lie between 1990 and 2100
     title             up to 512 characters
 
 Files (`recsys items import`): CSV or Parquet with `item_id` and any of `title`, `categories` (a list, or
@@ -25,8 +25,8 @@ from typing import Any
 
 import polars as pl
 
-from recsys.data.schema import ID_MAX_LENGTH, ID_PATTERN, ID_RULE, timestamp_problem
-from recsys.errors import DataValidationError
+from recsys.data.schema import ID_MAX_LENGTH, ID_PATTERN, ID_RULE, MIN_TIMESTAMP
+from recsys.errors import ConflictError, DataValidationError
 from recsys.store import AVAILABILITY, AVAILABLE, AttributeValue, ItemRecord
 
 ITEM_FIELDS = ("availability", "available_until", "categories", "attributes", "created_at", "title")
@@ -34,6 +34,8 @@ ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 MAX_CATEGORIES, CATEGORY_MAX_LENGTH = 50, 100
 MAX_ATTRIBUTES, STRING_MAX_LENGTH, TITLE_MAX_LENGTH = 50, 256, 512
 ATTR_PREFIX = "attr."
+# Item times (available_until, created_at) lie between 1990 and 2100: later is a typo or milliseconds.
+MIN_ITEM_TIME, MAX_ITEM_TIME = float(MIN_TIMESTAMP), 4_102_444_800.0
 _ID = re.compile(ID_PATTERN)
 
 
@@ -50,9 +52,9 @@ def _time(item_id: str, field: str, value: object) -> float | None:
         seconds = math.nan
     if not math.isfinite(seconds):
         raise _bad(item_id, field, f"expected unix seconds or null, got {str(value)[:40]!r}")
-    problem = timestamp_problem(seconds, time.time() + 100 * 365 * 86400.0)  # far futures are fine here
-    if problem:
-        raise _bad(item_id, field, problem)
+    if not MIN_ITEM_TIME <= seconds <= MAX_ITEM_TIME:
+        raise _bad(item_id, field, f"{seconds:g} is not unix seconds between 1990-01-01 and 2100-01-01 "
+                   "(milliseconds?)")
     return seconds
 
 
@@ -114,6 +116,10 @@ def item_from_fields(item_id: str, fields: Mapping[str, Any], *, base: ItemRecor
     if unknown:
         raise _bad(item_id, unknown[0], f"unknown field; an item has {list(ITEM_FIELDS)}")
     old = base if base is not None and not base.deleted else None
+    # An explicit null is the field's empty value (created_at: keep or default).
+    nulls = {"availability": AVAILABLE, "categories": [], "attributes": {}}
+    fields = {k: nulls.get(k, v) if v is None else v for k, v in fields.items()
+              if not (k == "created_at" and v is None)}
     availability = fields.get("availability", old.availability if old else AVAILABLE)
     if availability not in AVAILABILITY:
         raise _bad(item_id, "availability", f"one of {list(AVAILABILITY)}, got {availability!r}")
@@ -125,13 +131,13 @@ def item_from_fields(item_id: str, fields: Mapping[str, Any], *, base: ItemRecor
     attrs: dict[str, AttributeValue] = dict(old.attributes) if old else {}
     if "attributes" in fields:
         given = fields["attributes"]
-        if isinstance(given, Mapping) and old is not None:
+        if isinstance(given, Mapping) and old is not None and given:
             for name in [n for n, v in given.items() if v is None]:
                 attrs.pop(name, None)
-            given = {n: v for n, v in given.items() if v is not None}
-            attrs.update(_attributes(item_id, given))
-        else:
-            attrs = _attributes(item_id, given)
+            attrs.update(_attributes(item_id, {n: v for n, v in given.items() if v is not None}))
+        else:  # a PUT, or attributes {} / null in a PATCH: the given set replaces the old one
+            attrs = _attributes(item_id, {n: v for n, v in given.items() if v is not None}
+                                if isinstance(given, Mapping) else given)
         if len(attrs) > MAX_ATTRIBUTES:
             raise _bad(item_id, "attributes", f"at most {MAX_ATTRIBUTES}, got {len(attrs)}")
     title = fields.get("title", old.title if old else None)
@@ -152,8 +158,8 @@ def check_attribute_kinds(existing: Mapping[str, ItemRecord], written: Iterable[
             kind = attribute_kind(value)
             seen = kinds.setdefault(name, (kind, it.item_id))
             if seen[0] != kind:
-                raise _bad(it.item_id, f"attributes.{name}", f"is a {kind} here but a {seen[0]} on item "
-                           f"{seen[1]!r}: an attribute keeps one type across the catalogue")
+                raise ConflictError(f"item {it.item_id!r}: attributes.{name} is a {kind} here but a {seen[0]} on "
+                                    f"item {seen[1]!r}: an attribute keeps one type across the catalogue")
 
 
 # ---- files ---------------------------------------------------------------------------------------

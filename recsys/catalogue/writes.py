@@ -18,10 +18,9 @@ def put_items(store: Store, items: Sequence[tuple[str, Mapping[str, Any]]] | Seq
     """Create or replace items (all or none: one bad item refuses the whole batch)."""
     if max_items is not None and len(items) > max_items:
         raise DataValidationError(f"at most {max_items} items per write, got {len(items)}; split the batch")
-    records = [it if isinstance(it, ItemRecord) else item_from_fields(it[0], it[1]) for it in items]
-    ids = [r.item_id for r in records]
-    if len(set(ids)) != len(ids):
-        raise DataValidationError("the same item_id appears twice in one write", column="item_id")
+    # An item given twice in one write: the last one wins, as if written one after the other.
+    records = list({r.item_id: r for r in (it if isinstance(it, ItemRecord) else item_from_fields(it[0], it[1])
+                                            for it in items)}.values())
 
     def change(current: dict[str, ItemRecord]) -> list[ItemRecord]:
         # created_at is when the item was first put, unless given: a replace keeps it.
@@ -35,10 +34,10 @@ def put_items(store: Store, items: Sequence[tuple[str, Mapping[str, Any]]] | Seq
 
 
 def _gave_created(items: Sequence[Any], item_id: str) -> bool:
-    for it in items:
-        if isinstance(it, ItemRecord):
-            return it.item_id == item_id and it.created_at is not None
-        if it[0] == item_id:
+    for it in reversed(items):  # the last one wins
+        if isinstance(it, ItemRecord) and it.item_id == item_id:
+            return it.created_at is not None
+        if not isinstance(it, ItemRecord) and it[0] == item_id:
             return "created_at" in it[1]
     return False
 

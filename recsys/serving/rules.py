@@ -12,7 +12,10 @@ Attribute filter grammar (the `filter` query parameter, repeatable; all must hol
     NAME<NUMBER         numbers only, strictly less
     NAME>NUMBER         numbers only, strictly greater
 
-NAME matches `[A-Za-z_][A-Za-z0-9_]*`; an item without the attribute never matches.
+NAME matches `[A-Za-z_][A-Za-z0-9_]*`. An item without the attribute, or whose attribute has another type
+than the value (`price=cheap` on numbers, `color<3` on strings, `flag=yes` on booleans), never matches:
+a filter no item satisfies is an over-narrow filter (`filter_too_narrow`), never an error. Only a filter
+that does not follow the grammar is refused (422).
 """
 
 from __future__ import annotations
@@ -28,7 +31,12 @@ from recsys.catalogue import CatalogueView
 from recsys.errors import InvalidRequestError
 from recsys.store import ItemRecord
 
-_CONDITION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]{0,63})(=|<|>)(.{1,1000})$", re.DOTALL)
+_NUMBER = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+# The grammar as one regular expression (also the API's documented pattern of a `filter`).
+FILTER_PATTERN = rf"^[A-Za-z_][A-Za-z0-9_]{{0,63}}(?:=[^\x00]+|[<>]{_NUMBER})$"
+_CONDITION = re.compile(r"^([A-Za-z_][A-Za-z0-9_]{0,63})(=|<|>)(.+)$", re.DOTALL)
+MAX_FILTER_LENGTH = 1100
+_FILTER = re.compile(FILTER_PATTERN, re.DOTALL)
 MAX_CONDITIONS = 20
 
 
@@ -46,7 +54,7 @@ class Condition:
 
 def parse_condition(text: str) -> Condition:
     """One filter of the grammar above, or an InvalidRequestError saying how to write it."""
-    m = _CONDITION.match(text)
+    m = _CONDITION.match(text) if len(text) <= MAX_FILTER_LENGTH and _FILTER.match(text) else None
     if m is None:
         raise InvalidRequestError(f"filter {text!r}: write NAME=VALUE, NAME=V1|V2, NAME<NUMBER or NAME>NUMBER "
                                   "(NAME: letters, digits, _)")
@@ -84,34 +92,40 @@ class Rules:
 NO_RULES = Rules()
 
 
-def _condition_mask(view: CatalogueView, cond: Condition) -> np.ndarray:
-    col = view.attributes.get(cond.name)
-    if col is None:
-        known = ", ".join(sorted(view.attributes)) or "none"
-        raise InvalidRequestError(f"filter {cond}: no item has attribute {cond.name!r} (attributes: {known})")
-    if col.kind == "number":
+def _numbers(values: tuple[str, ...]) -> list[float]:
+    out = []
+    for v in values:
         try:
-            nums = [float(v) for v in cond.values]
-        except ValueError as exc:
-            raise InvalidRequestError(f"filter {cond}: {cond.name!r} is a number attribute") from exc
-        if not all(math.isfinite(x) for x in nums):
-            raise InvalidRequestError(f"filter {cond}: compare with a finite number")
-        vals = col.values
+            x = float(v)
+        except ValueError:
+            continue  # not a number: matches no number
+        if math.isfinite(x):
+            out.append(x)
+    return out
+
+
+def _condition_mask(view: CatalogueView, cond: Condition) -> np.ndarray:
+    """Items that satisfy `cond` (see the module docstring: type mismatches match nothing)."""
+    col = view.attributes.get(cond.name)
+    nothing = np.zeros(view.n_items, dtype=bool)
+    if col is None:
+        return nothing
+    if col.kind == "number":
+        nums = _numbers(cond.values)
+        if not nums:
+            return nothing
         if cond.op == "<":
-            return np.asarray(vals < nums[0])  # NaN (missing) compares False
+            return np.asarray(col.values < nums[0])  # NaN (missing) compares False
         if cond.op == ">":
-            return np.asarray(vals > nums[0])
-        return np.isin(vals, nums)
+            return np.asarray(col.values > nums[0])
+        return np.isin(col.values, nums)
     if cond.op in ("<", ">"):
-        raise InvalidRequestError(f"filter {cond}: < and > compare numbers; {cond.name!r} is a {col.kind}")
+        return nothing
     if col.kind == "bool":
         flags = {"true": 1, "false": 0}
-        bad = [v for v in cond.values if v.lower() not in flags]
-        if bad:
-            raise InvalidRequestError(f"filter {cond}: {cond.name!r} is a bool attribute: use true or false")
-        return np.isin(col.values, [flags[v.lower()] for v in cond.values])
+        return np.isin(col.values, [flags[v.lower()] for v in cond.values if v.lower() in flags])
     codes = [col.vocab[v] for v in cond.values if v in col.vocab]
-    return np.isin(col.values, codes) if codes else np.zeros(view.n_items, dtype=bool)
+    return np.isin(col.values, codes) if codes else nothing
 
 
 def allowed_mask(view: CatalogueView, rules: Rules) -> np.ndarray | None:
@@ -146,8 +160,8 @@ def diversify(view: CatalogueView, ranked: np.ndarray, k: int, max_per_category:
 
 
 def record_matches(record: ItemRecord, rules: Rules) -> bool:
-    """The request's filters on one catalogue record (new items, which the arrays of a view do not hold).
-    The conditions were already checked against the view (allowed_mask), so a mismatch is just False."""
+    """The request's filters on one catalogue record (new items, which the arrays of a view do not hold),
+    with the same semantics as `allowed_mask`."""
     if rules.categories and not set(rules.categories) & set(record.categories):
         return False
     if set(rules.exclude_categories) & set(record.categories):
@@ -161,8 +175,9 @@ def record_matches(record: ItemRecord, rules: Rules) -> bool:
                 ok = cond.op in ("=", "in") and value in {v.lower() == "true" for v in cond.values
                                                           if v.lower() in ("true", "false")}
             elif isinstance(value, float):
-                nums = [float(v) for v in cond.values]
-                ok = value < nums[0] if cond.op == "<" else value > nums[0] if cond.op == ">" else value in nums
+                nums = _numbers(cond.values)
+                ok = bool(nums) and (value < nums[0] if cond.op == "<" else value > nums[0] if cond.op == ">"
+                                     else value in nums)
             else:
                 ok = cond.op in ("=", "in") and value in cond.values
         except ValueError:
