@@ -114,6 +114,7 @@ def replay_arm(arm: str, ds: Dataset, base: Path, models: Path, work: Path, even
     next_cycle = cut + period
     cycles, cycle_seconds, posted_since, retries = 0, 0.0, 0, 0
     hits: dict[str, list[int]] = {}
+    shown: dict[str, list[list[str]]] = {}  # each request's top-10, to compare arms request by request
     fallbacks: dict[str, int] = {}
     last_seen: dict[str, int] = {}
     ttl = args.session_ttl_minutes * 60
@@ -136,7 +137,9 @@ def replay_arm(arm: str, ds: Dataset, base: Path, models: Path, work: Path, even
             r = http.get(f"/v1/users/{user}/recommendations", params={"k": 10})
             r.raise_for_status()
             body = r.json()
-            hits.setdefault(user, []).append(int(item in {i["item_id"] for i in body["items"]}))
+            top = [i["item_id"] for i in body["items"]]
+            hits.setdefault(user, []).append(int(item in top))
+            shown.setdefault(user, []).append(top)
             fallbacks[str(body["fallback"])] = fallbacks.get(str(body["fallback"]), 0) + 1
             ev = event if event in EVENT_WEIGHTS else "click"
             # `wallclock`: the event happens now (the service computes session recency against its own
@@ -148,8 +151,9 @@ def replay_arm(arm: str, ds: Dataset, base: Path, models: Path, work: Path, even
             posted_since += 1
     store.wipe()
     store.close()
-    return {"hits": hits, "fallbacks": fallbacks, "cycles": cycles, "cycle_seconds": round(cycle_seconds, 2),
-            "cycle_retries": retries, "sessions_expired": expired, "wall_seconds": round(time.time() - t0, 1)}
+    return {"hits": hits, "shown": shown, "fallbacks": fallbacks, "cycles": cycles,
+            "cycle_seconds": round(cycle_seconds, 2), "cycle_retries": retries, "sessions_expired": expired,
+            "wall_seconds": round(time.time() - t0, 1)}
 
 
 def _cycle(arm: str, srv: Server, settings: Settings, store: Any, updater: Updater, http: httpx.Client) -> None:
@@ -194,8 +198,69 @@ def summarise(results: dict[str, dict[str, Any]], unknown: set[str], seed: int) 
             if arm != "off":
                 d = paired_difference(values, per_arm["off"], seed=seed)
                 row[f"{arm}-off"] = {"mean": round(d.mean, 4), "ci95": [round(d.low, 4), round(d.high, 4)]}
+        for arm in results:
+            if arm != "off":
+                row[f"{arm}_vs_off_lists"] = compare_lists(results[arm], results["off"], members)
+                row[f"{arm}-off_event_weighted"] = event_weighted_difference(results[arm], results["off"], members,
+                                                                             seed)
+                row[f"{arm}-off_by_activity"] = by_activity(results[arm], results["off"], members, seed)
         out[group] = row
     return out
+
+
+def event_weighted_difference(arm: dict[str, Any], off: dict[str, Any], members: list[str], seed: int,
+                              n_resamples: int = 1000) -> dict[str, Any]:
+    """Hit@10 over events (every request counts once) instead of over users, arm minus off, with a
+    95 % interval from resampling whole users (a user's requests are not independent of each other).
+
+    The user mean weighs a user with 3 replayed events like one with 300; the loop can only help the
+    requests that come after an update folded in the user's own events, which the active users have."""
+    n = np.asarray([len(off["hits"][u]) for u in members], dtype=np.float64)
+    h_arm = np.asarray([sum(arm["hits"][u]) for u in members], dtype=np.float64)
+    h_off = np.asarray([sum(off["hits"][u]) for u in members], dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(members), size=(n_resamples, len(members)))
+    diffs = (h_arm[idx].sum(axis=1) - h_off[idx].sum(axis=1)) / n[idx].sum(axis=1)
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return {"off": round(float(h_off.sum() / n.sum()), 4), "arm": round(float(h_arm.sum() / n.sum()), 4),
+            "mean": round(float((h_arm.sum() - h_off.sum()) / n.sum()), 4), "ci95": [round(float(low), 4),
+                                                                                   round(float(high), 4)]}
+
+
+def by_activity(arm: dict[str, Any], off: dict[str, Any], members: list[str], seed: int) -> dict[str, Any]:
+    """The user-mean difference split by how many events a user has in the replay window."""
+    out: dict[str, Any] = {}
+    for label, low, high in (("1-20 events", 1, 20), ("21-100 events", 21, 100), (">100 events", 101, 10**9)):
+        group = [u for u in members if low <= len(off["hits"][u]) <= high]
+        if not group:
+            continue
+        d = paired_difference(np.asarray([np.mean(arm["hits"][u]) for u in group]),
+                              np.asarray([np.mean(off["hits"][u]) for u in group]), seed=seed)
+        out[label] = {"users": len(group), "events": sum(len(off["hits"][u]) for u in group),
+                      "mean": round(d.mean, 4), "ci95": [round(d.low, 4), round(d.high, 4)]}
+    return out
+
+
+def compare_lists(arm: dict[str, Any], off: dict[str, Any], members: list[str]) -> dict[str, Any]:
+    """How much an arm changed what was shown, request by request against "off" (same events, same order).
+
+    The hit-rate difference alone cannot say whether the loop changed nothing or changed things that
+    did not matter; this splits it: the top-10 overlap, and the hits earned by the items only one arm
+    showed (the arm's gain is on_only_hits - off_only_hits, per request)."""
+    overlap, on_only_hits, off_only_hits, requests, changed = 0, 0, 0, 0, 0
+    for u in members:
+        for a_top, o_top, hit_a, hit_o in zip(arm["shown"][u], off["shown"][u], arm["hits"][u], off["hits"][u],
+                                              strict=True):
+            common = set(a_top) & set(o_top)
+            overlap += len(common)
+            requests += 1
+            changed += int(set(a_top) != set(o_top))
+            # a hit is on exactly one item; it is "only" an arm's when the other arm did not show that item
+            on_only_hits += int(hit_a and not hit_o)
+            off_only_hits += int(hit_o and not hit_a)
+    return {"requests": requests, "mean_common_of_10": round(overlap / max(requests, 1), 3),
+            "share_requests_changed": round(changed / max(requests, 1), 4),
+            "hits_only_in_arm": on_only_hits, "hits_only_in_off": off_only_hits}
 
 
 def main() -> None:
@@ -264,7 +329,7 @@ def main() -> None:
            "session_ttl_minutes": args.session_ttl_minutes, "timestamps": args.timestamps,
            "refresh_hours": args.refresh_hours, "train_rows": train.height, "replay_events": events.height,
            "users": len(kept), "unknown_users": len(unknown), "seed": args.seed,
-           "arms": {a: {k: v for k, v in r.items() if k != "hits"} for a, r in results.items()},
+           "arms": {a: {k: v for k, v in r.items() if k not in ("hits", "shown")} for a, r in results.items()},
            "summary": summary}
     path = Path(args.json or REPO / "benchmarks" / "results" / f"replay_{name}.json")
     path.write_text(json.dumps(out, indent=2))
