@@ -21,7 +21,11 @@ COPY recsys ./recsys
 COPY api ./api
 COPY jobs ./jobs
 COPY cli ./cli
-RUN pip install --no-cache-dir . \
+# RECSYS_EXTRAS="[mlflow]" builds an image that can log to MLflow (docker-compose.yml's mlflow profile).
+ARG RECSYS_EXTRAS=""
+# DL3013 would pin "the package": this is the project itself, its dependencies pinned in pyproject.toml.
+# hadolint ignore=DL3013
+RUN pip install --no-cache-dir ".${RECSYS_EXTRAS}" \
     && find /opt/venv -name "__pycache__" -type d -prune -exec rm -rf {} +
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime

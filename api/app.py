@@ -10,11 +10,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from api.console import routes as console
+from api.console.runs import JobLauncher
+from api.console.stats import RequestWindow
 from api.deps import document_client_token
 from api.errors import error_responses, install_error_handlers
 from api.limits import BodySizeLimitMiddleware
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import events, items, ops, recommendations, users
+from api.routes import events, experiments, items, ops, recommendations, users
 from recsys import __version__
 from recsys.config import Settings, get_settings
 from recsys.events.sink import LoopSinks
@@ -51,11 +54,18 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *,
         gc.collect()
         gc.freeze()
         metrics.service.attach(service, loop)
+        # The console's figures: copies of the request counters once a minute in a thread of its own
+        # (nothing per request), and the jobs it starts as child processes.
+        app.state.console_window = RequestWindow(metrics, loop)
+        app.state.console_window.start()
+        app.state.console_jobs = JobLauncher(settings)
         log.info("event=api_started store=%s candidates_version=%s", redact_url(settings.store_url),
                  service.state.candidates_version)
         try:
             yield
         finally:
+            app.state.console_window.stop()
+            app.state.console_jobs.stop()
             service.stop()
             metrics.service.attach(None)
             if sink is not None:
@@ -80,6 +90,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *,
     app.include_router(users.router)
     app.include_router(items.router)
     app.include_router(ops.router)
+    app.include_router(experiments.router)
+    app.include_router(console.router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: counts the 413s too
     return app

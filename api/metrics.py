@@ -35,6 +35,9 @@ class Metrics:
         self.cache_misses = Counter("recsys_candidate_cache_misses_total",
                                     "Recommendation requests for users without cached candidates", registry=r)
         self.events = Counter("recsys_events_total", "Session events accepted", registry=r)
+        self.experiment_impressions = Counter("recsys_experiment_impressions_total",
+                                              "Served lists by running experiment and variant",
+                                              ["experiment", "variant"], registry=r)
         self.service = ServiceCollector()
         r.register(self.service)
         self.circuit_open = Gauge("recsys_store_circuit_open",

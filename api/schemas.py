@@ -147,6 +147,10 @@ class RecommendationResponse(BaseModel):
                                  + ", ".join(r.value for r in FallbackReason))
     rec_id: str | None = Field(None, description="id of this served list (recommendations only): send it with "
                                "the events it leads to; the impression log records the list under it")
+    experiment: str | None = Field(None, description="the running experiment serving this user, if any "
+                                   "(recommendations only)")
+    variant: str | None = Field(None, description="the user's variant in `experiment` (`interleaved` for an "
+                                "interleaving experiment), recorded in the impression with `rec_id`")
 
 
 class SimilarItemsResponse(BaseModel):

@@ -13,6 +13,13 @@ RECSYS_LOOP__LOG_IMPRESSIONS=false, in alternating blocks of one run:
 
     python benchmarks/latency.py --impressions --rate 200 --seconds 20   # -> results/latency_impressions.json
 
+`--experiments` compares GET recommendations on three servers side by side (alternating blocks of one run),
+each on its own store namespace: no experiment; a running two-variant A/B experiment over all users (both
+variants the reranker, so the difference is the cost of assignment and labelling alone); a running
+interleaving experiment over all users (reranker vs ALS order: one predict, a second sort, the team draft):
+
+    python benchmarks/latency.py --experiments --rate 200 --seconds 20   # -> results/latency_experiments.json
+
 `--explain` compares, on one server in alternating blocks of one run, GET recommendations as served by
 default and with `explain=true` (LightGBM pred_contrib on the 10 returned rows):
 
@@ -34,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -64,17 +72,21 @@ def prepare(data: str, env: dict[str, str]) -> None:
 def start_server(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port",
                              str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
+    deadline = time.time() + 180  # a loaded shared machine can take a minute to import and load
+    last: object = None
     while time.time() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-                if json.loads(r.read())["status"] == "ready":
+                last = json.loads(r.read())
+                if last["status"] == "ready":  # type: ignore[index]
                     return proc
-        except OSError:
-            pass
+        except urllib.error.HTTPError as exc:
+            last = exc.read()[:500]
+        except OSError as exc:
+            last = exc
         time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("server did not become ready")
+    raise RuntimeError(f"server did not become ready: last /readyz answer {last!r}")
 
 
 def post_sessions(port: int, users: list[str], items: list[str], seed: int) -> None:
@@ -199,6 +211,53 @@ def compare_impressions(args: argparse.Namespace, env: dict[str, str], users: li
     return result
 
 
+EXPERIMENT_SERVERS: dict[str, dict[str, Any] | None] = {
+    "no_experiment": None,
+    "ab_two_variants": {"name": "latency-ab", "kind": "ab",
+                        "variants": [{"name": "control", "share": 0.5, "ranker": "model"},
+                                     {"name": "treatment", "share": 0.5, "ranker": "model"}]},
+    "interleaving": {"name": "latency-tdi", "kind": "interleaving",
+                     "variants": [{"name": "als", "share": 0.5, "ranker": "als"},
+                                  {"name": "ranker", "share": 0.5, "ranker": "model"}]},
+}
+ADMIN_TOKEN = "latency-admin-token"
+
+
+def compare_experiments(args: argparse.Namespace, env: dict[str, str], work: Path, users: list[str],
+                        items: list[str]) -> dict:
+    """Three servers (no experiment / A/B / interleaving), each on its own namespace, alternating blocks."""
+    ports = {name: free_port() for name in EXPERIMENT_SERVERS}
+    servers = []
+    try:
+        for name, definition in EXPERIMENT_SERVERS.items():
+            own = {**env, "RECSYS_STORE_NAMESPACE": f"{env['RECSYS_STORE_NAMESPACE']}{name}",
+                   "RECSYS_ARTIFACTS_DIR": str(work / name), "RECSYS_ADMIN_TOKEN": ADMIN_TOKEN}
+            prepare(args.data, own)
+            servers.append(start_server(own, ports[name]))
+            if definition is not None:
+                req = urllib.request.Request(f"http://127.0.0.1:{ports[name]}/v1/admin/experiments",
+                                             data=json.dumps(definition).encode(), method="POST",
+                                             headers={"Content-Type": "application/json",
+                                                      "Authorization": f"Bearer {ADMIN_TOKEN}"})
+                urllib.request.urlopen(req, timeout=10).read()
+            post_sessions(ports[name], users, items, args.seed)
+        result = run_client(_client_ab, (ports, users, args.rate, args.seconds, args.blocks),
+                            timeout=len(ports) * args.seconds * 3 + 120)
+        for name, port in ports.items():
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                result[name]["experiment_metrics"] = [line for line in r.read().decode().splitlines()
+                                                      if line.startswith("recsys_experiment_impressions_total")]
+    finally:
+        for server in servers:
+            server.send_signal(signal.SIGTERM)
+            server.wait(20)
+    base = result["no_experiment"]
+    for name in ("ab_two_variants", "interleaving"):
+        result[f"{name}_p99_overhead_ms"] = result[name]["p99_ms"] - base["p99_ms"]
+        result[f"{name}_p50_overhead_ms"] = result[name]["p50_ms"] - base["p50_ms"]
+    return result
+
+
 def run_client(target: Callable[..., None], args: tuple[Any, ...], timeout: float) -> Any:
     """Run a load generator in its own (spawned) process; `target(*args, queue)` puts its result on the queue."""
     ctx = mp.get_context("spawn")
@@ -226,11 +285,15 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="default benchmarks/results/latency.json "
                     "(latency_impressions.json with --impressions)")
     ap.add_argument("--impressions", action="store_true", help="compare impression logging on / off instead")
+    ap.add_argument("--experiments", action="store_true", help="compare no experiment / a two-variant A/B / "
+                    "interleaving instead (three servers)")
     ap.add_argument("--explain", action="store_true", help="compare GET recommendations default / explain=true")
-    ap.add_argument("--blocks", type=int, default=4, help="alternating blocks per server (--impressions)")
+    ap.add_argument("--blocks", type=int, default=4, help="alternating blocks per server (--impressions, "
+                    "--experiments)")
     args = ap.parse_args()
     args.json = args.json or str(REPO / "benchmarks" / "results" /
                                  ("latency_impressions.json" if args.impressions else
+                                  "latency_experiments.json" if args.experiments else
                                   "latency_explain.json" if args.explain else "latency.json"))
 
     work = Path(tempfile.mkdtemp(prefix="recsys-latency-"))
@@ -239,7 +302,8 @@ def main() -> None:
            "RECSYS_LOG_LEVEL": "WARNING",
            "RECSYS_RELOAD_INTERVAL_SECONDS": os.environ.get("RECSYS_RELOAD_INTERVAL_SECONDS", "5"),
            "RECSYS_STORE_NAMESPACE": ns}
-    prepare(args.data, env)
+    if not args.experiments:  # --experiments prepares one namespace per server
+        prepare(args.data, env)
     from recsys.data.loaders import load_dataset
 
     ds = load_dataset(args.data)
@@ -265,6 +329,27 @@ def main() -> None:
             print(f"| {name} | {r['requests']} | {r['errors']} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
                   f"{r['p99_ms']:.2f} | {r['max_ms']:.2f} |")
         print(f"p50 explain / default = {result['p50_ratio_explain_default']:.3f}")
+        return
+    if args.experiments:
+        try:
+            result = compare_experiments(args, env, work, users, items)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            from recsys.store import open_store
+
+            for name in EXPERIMENT_SERVERS:
+                open_store(args.store, namespace=f"{ns}{name}").wipe()
+        result["config"] = {"rate": args.rate, "seconds": args.seconds, "blocks": args.blocks, "store": args.store,
+                            "data": args.data, "users": len(users)}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2))
+        print("| server | requests | errors | p50 ms | p90 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|")
+        for name in EXPERIMENT_SERVERS:
+            r = result[name]
+            print(f"| {name} | {r['requests']} | {r['errors']} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
+                  f"{r['p99_ms']:.2f} | {r['max_ms']:.2f} |")
+        print(f"p99 overhead vs no experiment: A/B {result['ab_two_variants_p99_overhead_ms']:+.2f} ms, "
+              f"interleaving {result['interleaving_p99_overhead_ms']:+.2f} ms")
         return
     if args.impressions:
         try:

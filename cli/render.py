@@ -285,3 +285,56 @@ def forgotten(user_id: str, log_entries: int, feature_rows: int) -> None:
     console.print(f"forgot {escape(user_id)}: session, candidates and history deleted; {log_entries} waiting log "
                   f"entries and {feature_rows} feature-log rows deleted; the lake drops the user's rows at the "
                   "next `recsys ingest`")
+
+
+def experiments(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="experiments (running first)")
+    for col in ("name", "kind", "status", "traffic", "slot", "variants (name:ranker:share)", "created (UTC)"):
+        table.add_column(col)
+    for e in rows:
+        variants = ", ".join(f"{v['name']}:{v['ranker']}:{v['share']:g}" for v in e["variants"])
+        table.add_row(escape(e["name"]), e["kind"], e["status"], f"{e['traffic']:g}", f"{e['slot_start']:g}",
+                      escape(variants), _utc(e["created_at"]))
+    console.print(table)
+    if not rows:
+        console.print("no experiments: `recsys experiments create NAME --variant control:als:0.5 "
+                      "--variant treatment:model:0.5`")
+
+
+def _num(value: float | None, fmt: str = ".4f") -> str:
+    return "–" if value is None or value != value else format(value, fmt)
+
+
+def experiment_report(r: dict[str, Any]) -> None:
+    """The terminal form of an experiment report (the JSON has every figure)."""
+    e = r["experiment"]
+    console.print(f"[bold]{escape(e['name'])}[/] ({e['kind']}, {e['status']}): {r['impressions']} impressions, "
+                  f"{r['users']} users")
+    if r["variants"]:
+        table = Table(title=f"per variant (clicks per impression: per-user delta method, {1 - r['alpha']:.0%})")
+        for col in ("variant", "share", "users", "impressions", "clicks", "CTR [interval]", "clicks/user",
+                    "conv./impr.", "first click pos."):
+            table.add_column(col, justify="left" if col == "variant" else "right")
+        for v in r["variants"]:
+            table.add_row(escape(v["name"]), f"{v['expected_share']:g}", str(v["users"]), str(v["impressions"]),
+                          str(v["clicks"]), f"{_num(v['ctr'])} [{_num(v['ctr_low'])}, {_num(v['ctr_high'])}]",
+                          _num(v["clicks_per_user"], ".3f"), _num(v["conversions_per_impression"]),
+                          _num(v["first_click_position"], ".2f"))
+        console.print(table)
+    for c in r["comparisons"]:
+        lift = (f"; relative lift {_num(c['lift'], '+.1%')} [{_num(c['lift_low'], '+.1%')}, "
+                f"{_num(c['lift_high'], '+.1%')}]" if c["lift"] is not None else "")
+        colour = "green" if c["decided"] else "yellow"
+        console.print(f"[{colour}]{escape(c['variant'])} vs {escape(c['control'])}:[/] {escape(c['verdict'])}{lift}")
+    if r["srm"] is not None:
+        s = r["srm"]
+        state = "[red]FIRED[/]" if s["fired"] else "[green]quiet[/]"
+        console.print(f"sample ratio check: {state} (chi-square {s['chi2']:.2f}, p = {s['p_value']:.3g}; users "
+                      f"{s['observed']}, expected {', '.join(f'{k}: {v:.0f}' for k, v in s['expected'].items())})")
+    if r["interleaving"] is not None:
+        i = r["interleaving"]
+        colour = "green" if i["decided"] else "yellow"
+        console.print(f"interleaving: {i['impressions']} impressions, {i['impressions_with_clicks']} with clicks; "
+                      f"impressions won {i['wins']}, ties {i['ties']}; users preferring {i['users_preferring']}")
+        console.print(f"[{colour}]{escape(i['verdict'])}[/]")
+    notes(r["notes"])

@@ -8,19 +8,48 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jobs.context import JobContext, JobFn, JobOutcome
+from recsys.config import Settings
+from recsys.errors import ConfigError
+
+if TYPE_CHECKING:
+    from recsys.engines.local import RefreshResult
+    from recsys.progress import Progress
+    from recsys.store import Store
+
+
+class RefreshFn(Protocol):
+    """What every refresh engine is: `recsys.engines.local.run_refresh`'s signature."""
+
+    def __call__(self, settings: Settings, store: Store, data: str | Path | None = None, *,
+                 progress: Progress | None = None, before_publish: Callable[[], None] | None = None,
+                 force: bool = False) -> RefreshResult: ...
 
 log = logging.getLogger(__name__)
 
 
-def refresh(ctx: JobContext) -> JobOutcome:
-    """ALS + FAISS candidates from the base data (`settings.data_path`, optional) and the lake, published
-    with an atomic pointer flip."""
+def refresh_engine(settings: Settings) -> RefreshFn:
+    """The refresh function `settings.engine` names. Resolved here, in a shell, because the library never
+    imports Spark: the Spark engine (engines_spark/, the `[spark]` extra) is imported only when asked for."""
+    if settings.engine == "spark":
+        try:
+            from engines_spark import run_spark_refresh
+        except ImportError as exc:
+            raise ConfigError(f"the spark engine needs the [spark] extra (pip install -e '.[spark]'): {exc}") from exc
+        return run_spark_refresh
     from recsys.engines.local import run_refresh
 
+    return run_refresh
+
+
+def refresh(ctx: JobContext) -> JobOutcome:
+    """ALS + FAISS candidates from the base data (`settings.data_path`, optional) and the lake, published
+    with an atomic pointer flip, by the engine the settings name (RECSYS_ENGINE)."""
+    run_refresh = refresh_engine(ctx.settings)
     result = run_refresh(ctx.settings, ctx.store, ctx.settings.data_path, before_publish=ctx.checkpoint)
     return JobOutcome(version=result.version, details={
         "users": result.users, "items": result.items, "interactions": result.interactions,
@@ -31,14 +60,19 @@ def refresh(ctx: JobContext) -> JobOutcome:
 def train_ranker(ctx: JobContext) -> JobOutcome:
     """LightGBM LambdaMART ranker on `settings.data_path` (checked against the serving candidate version),
     promoted (after `ctx.checkpoint()`) if it ranks at least as well as the serving model on the same users."""
+    from jobs.tracking import record_train
+    from recsys.artifacts import registry_for
     from recsys.engines.publish import serving_shape
     from recsys.ranking.train import train_ranker_job
 
     result = train_ranker_job(ctx.settings, before_publish=ctx.checkpoint, serving=serving_shape(ctx.store))
+    mlflow_run = record_train(ctx.settings, registry_for(ctx.settings, ctx.store), result)
     comparison = result.comparison.to_dict() if result.comparison else {}
-    return JobOutcome(version=result.model_version, details={
-        "rows_base": result.rows_base, "rows_lake": result.rows_lake, "promoted": result.promoted,
-        "message": result.reason, "valid_ndcg": result.valid_ndcg, "promotion": comparison})
+    details = {"rows_base": result.rows_base, "rows_lake": result.rows_lake, "promoted": result.promoted,
+               "message": result.reason, "valid_ndcg": result.valid_ndcg, "promotion": comparison}
+    if mlflow_run:
+        details["mlflow_run_id"] = mlflow_run
+    return JobOutcome(version=result.model_version, details=details)
 
 
 def drift(ctx: JobContext) -> JobOutcome:

@@ -21,6 +21,32 @@ class ALSConfig(BaseModel):
     random_state: int = 42
 
 
+class SparkConfig(BaseModel):
+    """The Spark refresh engine (`recsys refresh --engine spark`, the `[spark]` extra; engines_spark/).
+
+    Spark MLlib's implicit ALS scales its regularisation by each row's number of ratings (ALS-WR) and
+    its confidence is 1 + alpha * r, so implicit's (reg 0.05, alpha 2) are not its optimum: reg_param
+    and alpha were chosen on an inner split of ml-100k's training part (benchmarks/spark_recall.py).
+    """
+
+    master: str = Field("local[2]", description="local[N] on one machine, spark://… or k8s://… in production")
+    driver_memory: str = "4g"
+    executor_memory: str = "2g"
+    # Partitions of the interaction log and of the users (ALS blocks, the top-N map): 0 = the master's
+    # default parallelism.
+    partitions: int = Field(0, ge=0)
+    factors: int = Field(32, ge=2, le=1024)
+    # Best of reg {0.03, 0.1, 0.3} × alpha {1, 4} on the inner split (inner Recall@100 0.506; 0.1/1: 0.500).
+    reg_param: float = Field(0.3, ge=0.0)
+    alpha: float = Field(4.0, gt=0.0)
+    iterations: int = Field(15, ge=1, le=500)
+    # Arrow batch of the per-partition top-N (users per FAISS search and per store write).
+    batch_users: int = Field(4096, ge=1)
+    # Scratch space for the interaction log handed to Spark (default <artifacts_dir>/spark-tmp).
+    work_dir: Path | None = None
+    conf: dict[str, str] = Field(default_factory=dict, description="Extra Spark conf (RECSYS_SPARK__CONF as JSON)")
+
+
 class CandidateConfig(BaseModel):
     """How the per-user candidate lists are generated."""
 
@@ -213,6 +239,21 @@ class GuardrailConfig(BaseModel):
     min_interactions: int = Field(100, ge=1)
 
 
+class MlflowConfig(BaseModel):
+    """MLflow mirror of the ranker runs and the model registry: off unless a tracking URI is set.
+
+    The adapter that talks to MLflow lives in the shells (jobs/tracking.py); the library never imports it.
+    """
+
+    tracking_uri: str = Field("", description="e.g. http://127.0.0.1:5000 (RECSYS_MLFLOW__TRACKING_URI); "
+                                              "empty: MLflow off, nothing imports it")
+    experiment: str = Field("recsys-ranker", min_length=1, description="MLflow experiment of the train-ranker runs")
+    model_name: str = Field("recsys-ranker", min_length=1, description="Registered model the rankers become "
+                                                                       "versions of")
+    champion_alias: str = Field("champion", min_length=1, description="Alias moved to the serving model on "
+                                                                      "every promotion")
+
+
 class Settings(BaseSettings):
     """Process-wide settings. Every field is also an env var: RECSYS_<FIELD>, nested with `__`."""
 
@@ -241,7 +282,11 @@ class Settings(BaseSettings):
     store_breaker_cooldown_seconds: float = Field(
         1.0, ge=0.0, description="After a store connection failure, fail store calls at once for this long, "
                                  "then let one probe through (0 disables the circuit breaker)")
+    engine: Literal["local", "spark"] = Field(
+        "local", description="Refresh engine: local (implicit ALS + FAISS in one process) or spark (the [spark] "
+                             "extra, engines_spark/); RECSYS_ENGINE or `recsys refresh --engine`")
     als: ALSConfig = ALSConfig()
+    spark: SparkConfig = SparkConfig()
     candidates: CandidateConfig = CandidateConfig()
     rules: RulesConfig = RulesConfig()
     ranker: RankerConfig = RankerConfig()
@@ -269,6 +314,7 @@ class Settings(BaseSettings):
     loop: LoopConfig = LoopConfig()
     drift: DriftConfig = DriftConfig()
     pruning: PruningConfig = PruningConfig()
+    mlflow: MlflowConfig = MlflowConfig()
 
 
 def get_settings(**overrides: object) -> Settings:

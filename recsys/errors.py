@@ -66,3 +66,11 @@ class InvalidRequestError(RecsysError):
 
 class ConflictError(RecsysError):
     """A write that contradicts what is stored (e.g. an attribute given another type than the catalogue's)."""
+
+
+class ExperimentNotFoundError(RecsysError):
+    """No experiment of that name is defined (`recsys experiments list` shows them)."""
+
+
+class ExperimentConflictError(RecsysError):
+    """An experiment cannot be created or changed as asked (name taken, no free traffic left...)."""

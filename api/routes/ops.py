@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from api.deps import AdminDep, MetricsDep, ServiceDep
 from api.errors import error_responses
 from api.schemas import Health, JobHistory, JobRunOut
+from recsys.serving.service import RecommendationService
 
 router = APIRouter(tags=["operations"])
 
@@ -27,6 +28,12 @@ def readyz(service: ServiceDep) -> Response:
 
     Computed from what serves now (the state of the last reload): fixing a cause clears its reason at the
     next reload (the poller's, or POST /v1/admin/reload)."""
+    body = readiness(service)
+    return JSONResponse(body.model_dump(), status_code=503 if body.status == "unavailable" else 200)
+
+
+def readiness(service: RecommendationService) -> Health:
+    """What /readyz answers (also the console's overview)."""
     state = service.state
     reasons = []
     store_ok = service.store.ping()
@@ -48,10 +55,9 @@ def readyz(service: ServiceDep) -> Response:
     elif state.model is None:
         reasons.append("no ranker model (run `recsys train-ranker`): serving ALS order")
     status = "ready" if not reasons else ("degraded" if state.bundle is not None else "unavailable")
-    body = Health(status=status, candidates_version=state.candidates_version,
+    return Health(status=status, candidates_version=state.candidates_version,
                   model_version=state.model.version if state.model else None,
                   store="ok" if store_ok else "unreachable", reasons=reasons)
-    return JSONResponse(body.model_dump(), status_code=503 if status == "unavailable" else 200)
 
 
 @router.get("/metrics", include_in_schema=True, response_class=Response,

@@ -51,6 +51,10 @@ def _recommendation_response(rec: Recommendations, metrics: Metrics) -> Response
             "fallback": rec.fallback}
     if rec.rec_id:
         body["rec_id"] = rec.rec_id
+        body["experiment"] = rec.experiment
+        body["variant"] = rec.variant
+        if rec.experiment is not None:
+            metrics.experiment_impressions.labels(rec.experiment, rec.variant or "").inc()
     return Response(orjson.dumps(body), media_type="application/json")
 
 

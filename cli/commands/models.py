@@ -41,19 +41,26 @@ def promote(version: Annotated[str, typer.Argument(help="Model version to serve"
             artifacts: ArtifactsOpt = None,
             reason: Annotated[str, typer.Option(help="Recorded with the promotion")] = "manual promotion") -> None:
     """Make VERSION the serving model (API replicas pick it up at their next reload)."""
+    from jobs.tracking import record_promotion
     from recsys.artifacts import registry_for
 
-    registry = registry_for(load_settings(None, artifacts))
+    settings = load_settings(None, artifacts)
+    registry = registry_for(settings)
     previous = registry.current_model()
     registry.promote(version, reason)
+    record_promotion(settings, registry, version)
     render.promoted(version, previous)
 
 
 @app.command()
 def rollback(artifacts: ArtifactsOpt = None) -> None:
     """Serve the model promoted before the current one again."""
+    from jobs.tracking import record_promotion
     from recsys.artifacts import registry_for
 
-    registry = registry_for(load_settings(None, artifacts))
+    settings = load_settings(None, artifacts)
+    registry = registry_for(settings)
     previous = registry.current_model()
-    render.promoted(registry.rollback(), previous)
+    version = registry.rollback()
+    record_promotion(settings, registry, version)
+    render.promoted(version, previous)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import typer
 
@@ -119,6 +119,9 @@ def refresh(
     factors: FactorsOpt = None,
     index: Annotated[str | None, typer.Option(help="FAISS index: auto | flat | ivf | hnsw")] = None,
     force: ForceOpt = False,
+    engine: Annotated[str | None, typer.Option(help="local (implicit ALS + FAISS, one process) | spark (the "
+                                               "[spark] extra; RECSYS_SPARK__MASTER). Default RECSYS_ENGINE "
+                                               "or local")] = None,
 ) -> None:
     """Train ALS on the base data + the lake, build the FAISS index, publish 100 candidates per user
     (atomic version swap).
@@ -127,12 +130,17 @@ def refresh(
     RECSYS_GUARDRAILS__MAX_SHRINK compared with the serving version, keeps too few of its items, or is
     below the minimum sizes; --force publishes anyway and is recorded.
     """
-    from recsys.engines.local import run_refresh
+    from jobs.definitions import refresh_engine
     from recsys.progress import rich_progress
     from recsys.store import store_from_settings
 
     s = load_settings(store, artifacts, columns={"user_col": user_col, "item_col": item_col, "time_col": time_col,
                                                  "event_col": event_col, "weight_col": weight_col})
+    if engine is not None:
+        if engine not in ("local", "spark"):
+            raise ConfigError(f"unknown engine {engine!r}: use local or spark")
+        s.engine = cast("Literal['local', 'spark']", engine)
+    run_refresh = refresh_engine(s)
     if factors is not None:
         s.als.factors = factors
     if index is not None:
@@ -161,6 +169,8 @@ def train_ranker(
 
     The data is checked against the serving candidate version first (the publish guardrails of refresh).
     """
+    from jobs.tracking import record_train
+    from recsys.artifacts import registry_for
     from recsys.engines.publish import serving_shape
     from recsys.progress import rich_progress
     from recsys.ranking import train
@@ -172,6 +182,7 @@ def train_ranker(
     with rich_progress() as progress:
         result = train.train_ranker(s, data, force_promote=force, progress=progress, serving=serving)
     render.ranker_training(result)
+    record_train(s, registry_for(s), result)
 
 
 @app.command()
@@ -195,6 +206,8 @@ def demo(
 
     With --serve (the default) the port is checked first: a busy port fails at once, before any work.
     """
+    from jobs.tracking import record_train
+    from recsys.artifacts import registry_for
     from recsys.demo import run_demo
     from recsys.progress import rich_progress
     from recsys.store import store_from_settings
@@ -207,6 +220,7 @@ def demo(
     st = store_from_settings(s)
     with rich_progress() as progress:
         result = run_demo(s, st, data=data, users=users, items=items, progress=progress, force=force)
+    record_train(s, registry_for(s, st), result.ranker)
     render.demo(result, s, serve=serve_api)
     if not serve_api:
         return

@@ -92,27 +92,43 @@ def build_candidates_coded(coded: CodedInteractions, items: pl.DataFrame | None,
         tick(1)
 
     with watch.stage("faiss"):
-        kind = resolve_kind(candidate_config.index, matrix.n_items, candidate_config.ann_min_items)
-        index = ItemIndex(kind, nprobe=candidate_config.ivf_nprobe, seed=als_config.random_state)
-        index.fit(als.item_factors_)
+        index = fit_index(als.item_factors_, matrix.n_items, candidate_config, seed=als_config.random_state)
         all_time, recent = popularity_counts_coded(coded, matrix.matrix,
                                                    recent_days=candidate_config.recent_window_days)
         popular = popular_order(all_time)
         lists = generate_candidates(als.user_factors_, als.item_factors_, index, matrix.matrix, popular,
                                     candidate_config.n_candidates,
                                     progress=progress.stage("FAISS top-N", matrix.n_users))
+    kind = index.kind
+    bundle, histories = build_item_side(coded, matrix, items, als.item_factors_, index, (all_time, recent),
+                                        version=version, candidate_config=candidate_config,
+                                        seed=als_config.random_state, watch=watch)
+    log.info("event=candidates_built users=%d items=%d index=%s %s", matrix.n_users, matrix.n_items, kind,
+             " ".join(f"{k}_s={v:.2f}" for k, v in watch.wall.items()))
+    return CandidateArtifacts(matrix, als, bundle, lists, histories, watch.wall, watch.cpu)
 
+
+def fit_index(item_factors: np.ndarray, n_items: int, candidate_config: CandidateConfig, *, seed: int) -> ItemIndex:
+    """The FAISS index over item factors the configuration asks for (flat below `ann_min_items`)."""
+    kind = resolve_kind(candidate_config.index, n_items, candidate_config.ann_min_items)
+    return ItemIndex(kind, nprobe=candidate_config.ivf_nprobe, seed=seed).fit(item_factors)
+
+
+def build_item_side(coded: CodedInteractions, matrix: InteractionMatrix, items: pl.DataFrame | None,
+                    item_factors: np.ndarray, index: ItemIndex, popularity: tuple[np.ndarray, np.ndarray], *,
+                    version: str, candidate_config: CandidateConfig, seed: int,
+                    watch: Stopwatch) -> tuple[ItemBundle, Histories]:
+    """Co-visitation, item-kNN, categories and the bundle around given item factors, plus every user's recent
+    history. Shared by the engines, so a bundle does not depend on which engine fitted the factors."""
     with watch.stage("covisit"):
         covisit = covisitation_coded(coded, window=candidate_config.covisit_window,
                                      top_n=candidate_config.covisit_neighbours)
     with watch.stage("itemknn"):
         histories = recent_histories_coded(coded, HISTORY_LIMIT)
         knn = itemknn(histories.to_csr(matrix.n_items), top_k=candidate_config.covisit_neighbours,
-                      max_pairs=candidate_config.itemknn_max_pairs, seed=als_config.random_state)
+                      max_pairs=candidate_config.itemknn_max_pairs, seed=seed)
     with watch.stage("bundle"):
         categories, names = category_matrix(items, matrix.item_ids)
-        bundle = ItemBundle(version, matrix.item_ids.tolist(), als.item_factors_, all_time, recent, covisit, knn,
-                            categories, names, index)
-    log.info("event=candidates_built users=%d items=%d index=%s %s", matrix.n_users, matrix.n_items, kind,
-             " ".join(f"{k}_s={v:.2f}" for k, v in watch.wall.items()))
-    return CandidateArtifacts(matrix, als, bundle, lists, histories, watch.wall, watch.cpu)
+        bundle = ItemBundle(version, matrix.item_ids.tolist(), item_factors, popularity[0], popularity[1], covisit,
+                            knn, categories, names, index)
+    return bundle, histories

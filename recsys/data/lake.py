@@ -44,7 +44,7 @@ IMPRESSION_SCHEMA: dict[str, pl.DataType] = {
     "id": pl.String(), "rec_id": pl.String(), "user_id": pl.String(), "timestamp": pl.Int64(),
     "ts": pl.Float64(), "items": pl.List(pl.String()), "scores": pl.List(pl.Float32()),
     "model_version": pl.String(), "candidates_version": pl.String(), "fallback": pl.String(),
-    "variant": pl.String()}
+    "variant": pl.String(), "experiment": pl.String(), "teams": pl.List(pl.String())}
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "id": pl.String(), "stream": pl.String(), "timestamp": pl.Int64(), "user_id": pl.String(),
     "reason": pl.String(), "record": pl.String()}
@@ -171,7 +171,10 @@ class Lake:
                  and (after_id is None or id_key(f.last_id) > id_key(after_id))]
         if not files:
             return pl.DataFrame(schema=schema)
-        frame = pl.concat([pl.read_parquet(f.path) for f in files], how="vertical_relaxed")
+        # "diagonal": files written before a column existed (impressions' experiment, teams) read it as null.
+        frame = pl.concat([pl.read_parquet(f.path) for f in files], how="diagonal_relaxed")
+        frame = frame.with_columns([pl.lit(None, dtype).alias(c) for c, dtype in schema.items()
+                                    if c not in frame.columns])
         if after_id is not None:
             ms, seq = id_key(after_id)
             k0, k1 = id_sort_expr()

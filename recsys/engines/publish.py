@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from recsys.candidates.pipeline import CandidateArtifacts
 from recsys.data.guardrails import DataShape
 from recsys.progress import NullProgress, Progress
@@ -39,14 +41,13 @@ def publish_artifacts(store: Store, artifacts: CandidateArtifacts, *, version: s
         tick = progress.stage("publish users", len(user_ids))
         for start in range(0, len(user_ids), batch_size):
             stop = min(start + batch_size, len(user_ids))
-            blobs = encode_candidate_rows(lists.items[start:stop], lists.scores[start:stop],
-                                          lists.n_primary[start:stop], wide=wide)
-            total_bytes += sum(len(b) for b in blobs)
-            history_blobs = encode_index_rows(histories.indptr, histories.indices, start, stop)
-            writer.write_users(user_ids[start:stop].tolist(), blobs, history_blobs, progress=tick)
-        _finish_version(store, writer, artifacts.bundle.item_ids, {"items": artifacts.bundle.n_items,
-                                                                    "created_at": time.time(), **(extra_meta or {})},
-                        before_publish)
+            total_bytes += write_user_rows(writer, user_ids[start:stop].tolist(), lists.items[start:stop],
+                                           lists.scores[start:stop], lists.n_primary[start:stop],
+                                           histories.indptr, histories.indices, start, stop, wide=wide,
+                                           progress=tick)
+        finish_version(store, writer, artifacts.bundle.item_ids, {"items": artifacts.bundle.n_items,
+                                                                   "created_at": time.time(), **(extra_meta or {})},
+                       before_publish)
     except BaseException:
         log.error("event=publish_failed version=%s users_written=%d", version, writer.users_written)
         abandon(store, version)
@@ -54,8 +55,21 @@ def publish_artifacts(store: Store, artifacts: CandidateArtifacts, *, version: s
     return total_bytes / len(user_ids) if len(user_ids) else 0.0
 
 
-def _finish_version(store: Store, writer: VersionWriter, item_ids: list[str], meta: dict[str, Any],
-                    before_publish: Callable[[], None] | None) -> None:
+def write_user_rows(writer: VersionWriter, user_ids: list[str], items: np.ndarray, scores: np.ndarray,
+                    n_primary: np.ndarray, history_indptr: np.ndarray, history_indices: np.ndarray, start: int,
+                    stop: int, *, wide: bool, progress: Callable[[int], None] | None = None) -> int:
+    """Encode one batch of users (candidate rows + history rows start..stop of a CSR-like pair) and write
+    it; returns the candidate bytes written. The one encoding every engine uses (the Spark engine calls it
+    from each partition), so serving cannot tell the engines apart."""
+    blobs = encode_candidate_rows(items, scores, n_primary, wide=wide)
+    history_blobs = encode_index_rows(history_indptr, history_indices, start, stop)
+    writer.write_users(user_ids, blobs, history_blobs, progress=progress)
+    return sum(len(b) for b in blobs)
+
+
+def finish_version(store: Store, writer: VersionWriter, item_ids: list[str], meta: dict[str, Any],
+                   before_publish: Callable[[], None] | None) -> None:
+    """Item ids and meta (`writer.users_written` users), the caller's last check, then the pointer flip."""
     writer.write_items(item_ids)
     writer.write_meta(meta)
     if before_publish is not None:

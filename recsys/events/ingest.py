@@ -162,7 +162,8 @@ def _validated_events(frame: pl.DataFrame, bad: list[dict[str, object]], now: fl
 
 
 def decode_impressions(rows: Sequence[tuple[str, bytes]], now: float) -> _Batch:
-    keys = ("rec_id", "user_id", "items", "scores", "model_version", "candidates_version", "fallback", "variant")
+    keys = ("rec_id", "user_id", "items", "scores", "model_version", "candidates_version", "fallback", "variant",
+            "experiment", "teams")
     cols: dict[str, list[object]] = {c: [] for c in ("id", "ts", *keys)}
     bad: list[dict[str, object]] = []
     for log_id, raw in rows:
@@ -171,7 +172,9 @@ def decode_impressions(rows: Sequence[tuple[str, bytes]], now: float) -> _Batch:
             ts = value["ts"]
             ok = (isinstance(value, dict) and type(value["rec_id"]) is str and type(value["user_id"]) is str
                   and _is_num(ts) and isinstance(value["items"], list) and isinstance(value["scores"], list)
-                  and len(value["items"]) == len(value["scores"]))
+                  and len(value["items"]) == len(value["scores"])
+                  and (value.get("teams") is None or (isinstance(value["teams"], list)
+                                                      and len(value["teams"]) == len(value["items"]))))
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             bad.append(_bad(log_id, IMPRESSIONS, f"undecodable impression record: {exc}", raw))
             continue

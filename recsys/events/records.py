@@ -2,7 +2,7 @@
 
     event       [user_id, item_id, event, ts, rec_id | null, eid]
     impression  {"rec_id", "user_id", "items": [...], "scores": [...], "model_version",
-                 "candidates_version", "fallback", "variant", "ts"}
+                 "candidates_version", "fallback", "experiment", "variant", "teams", "ts"}
 
 Encoded on the request (a few µs), decoded in bulk by the ingest. A record that does not decode is
 quarantined by the ingest with the reason, never dropped silently.
@@ -52,13 +52,16 @@ class Impression:
     candidates_version: str | None
     fallback: str | None
     ts: float
-    variant: str | None = None  # reserved for experiments (DESIGN.md §10)
+    variant: str | None = None  # the user's variant in `experiment` (DESIGN.md §10, docs/experiments.md)
+    experiment: str | None = None
+    teams: Sequence[str] | None = None  # interleaving: the variant that contributed each item, in rank order
 
     def encode(self) -> bytes:
         return orjson.dumps({"rec_id": self.rec_id, "user_id": self.user_id, "items": list(self.items),
                              "scores": list(self.scores), "model_version": self.model_version,
                              "candidates_version": self.candidates_version, "fallback": self.fallback,
-                             "variant": self.variant, "ts": self.ts})
+                             "experiment": self.experiment, "variant": self.variant,
+                             "teams": list(self.teams) if self.teams is not None else None, "ts": self.ts})
 
 
 def record_user(stream: str, record: bytes) -> str | None:

@@ -192,7 +192,8 @@ class LoopSinks:
         try:
             impression = Impression(rec.rec_id, rec.user_id, [i.item_id for i in rec.items],
                                     [i.score for i in rec.items], rec.model_version, rec.candidates_version,
-                                    rec.fallback.value if rec.fallback is not None else None, rec.served_at)
+                                    rec.fallback.value if rec.fallback is not None else None, rec.served_at,
+                                    variant=rec.variant, experiment=rec.experiment, teams=rec.teams)
             self.impressions.submit([impression.encode()])
         except Exception:
             self.impressions.count_error()

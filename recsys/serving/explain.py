@@ -1,96 +1,107 @@
-"""Why an item was recommended: the largest feature contributions to its score, in words.
+"""Why a user gets what they get: the serving path of one request, with everything it computed kept.
 
-LightGBM's `pred_contrib` splits each raw score into one contribution per feature plus the model's
-bias (SHAP values of the tree ensemble: they sum to the score exactly). It is computed on the rows
-actually returned only — one extra predict of k rows, not of the whole candidate list.
+For operators (the console's Try page), never for the recommendation path: `explain` walks the same
+stages as `RecommendationService.recommend` (the same read, the same candidate sources, the same feature
+matrix, the same model call) on the serving state of the moment, and returns the intermediate results
+that `recommend` throws away: each candidate's source and ALS rank, every feature value the ranker saw
+and its score. It logs no impression and no feature row, so looking does not feed the loop.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from recsys.candidates.sources import SOURCE_ALS, SOURCE_POPULAR, SOURCE_SESSION
 from recsys.features import REGISTRY
-from recsys.ranking.model import RankerModel
+from recsys.serving.fallback import FallbackReason, unranked_scores
+from recsys.serving.rules import NO_RULES
+from recsys.serving.service import RecommendationService
 
-TOP_CONTRIBUTIONS = 3
-
-# What a user could read for a feature that pushed an item up; features without a sentence fall back to
-# the registry's description.
-SENTENCES: dict[str, str] = {
-    "als_score": "matches your long-term taste",
-    "als_rank": "ranked high among the items picked for you",
-    "from_popularity": "popular with everyone",
-    "from_session": "related to what you are looking at now",
-    "item_pop": "popular with many users",
-    "item_pop_recent": "popular this week",
-    "item_trend": "trending now",
-    "item_n_categories": "fits several of the categories you like",
-    "item_factor_norm": "a well-known item with a clear audience",
-    "user_history_len": "based on everything you have interacted with",
-    "user_category_affinity": "in categories you often choose",
-    "user_pop_gap": "about as popular as what you usually pick",
-    "folded_score": "matches your taste, including what you did just now",
-    "folded_rank": "one of the best matches for your taste right now",
-    "session_len": "based on your current session",
-    "session_sim_max": "similar to an item in your current session",
-    "session_sim_mean": "similar to items in your current session",
-    "session_sim_recency": "similar to what you looked at most recently",
-    "session_sim_last": "similar to the last item you looked at",
-    "session_covisit": "often viewed together with items in your current session",
-    "session_covisit_max": "often viewed together with an item in your current session",
-    "session_knn": "liked by people who liked items in your current session",
-    "session_category_match": "in a category you are browsing now",
-    "session_seconds_since_last": "based on how recently you were active",
-    "history_knn": "liked by people who liked items you liked",
-    "history_knn_norm": "liked by people with a history like yours",
-    "history_covisit_recent": "often viewed together with items you interacted with recently",
-    "history_sim_recent": "similar to items you interacted with recently",
-}
-
-
-def sentence(feature: str) -> str:
-    if feature in SENTENCES:
-        return SENTENCES[feature]
-    return REGISTRY[feature].description if feature in REGISTRY else feature
+SOURCE_NAMES = {SOURCE_ALS: "als", SOURCE_POPULAR: "popular", SOURCE_SESSION: "session"}
 
 
 @dataclass(frozen=True)
-class Contribution:
-    feature: str
-    value: float
-    sentence: str
+class ExplainedItem:
+    item_id: str
+    source: str  # the candidate source that brought it (als, popular, session)
+    als_rank: int | None  # 1-based position in the cached ALS list; None for items ALS did not propose
+    als_score: float | None
+    score: float  # the ranker's score (or the fallback order's score without a model)
+    rank: int  # 1-based position after reranking
+    features: dict[str, float | None]  # the model's features, in its order (None: missing value)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Explanation:
-    """Every feature's contribution to one item's raw score (largest first) and the model's bias:
-    `sum(c.value for c in contributions) + bias` is the score. The API returns the first three."""
+    user_id: str
+    candidates_version: str | None
+    model_version: str | None
+    fallback: FallbackReason | None
+    session: list[tuple[str, str, float]]  # (item, event, timestamp), oldest first
+    history_size: int
+    feature_names: list[str]
+    items: list[ExplainedItem] = field(default_factory=list)  # every candidate, in reranked order
+    # The running experiment this user is in, if any: its variant may serve another order than the model's
+    # ranking shown here (ALS order, or two lists interleaved).
+    experiment: str | None = None
 
-    source: str
-    contributions: tuple[Contribution, ...]
-    bias: float
-
-    def top(self, n: int = TOP_CONTRIBUTIONS) -> tuple[Contribution, ...]:
-        return self.contributions[:n]
+    @property
+    def als_order(self) -> list[ExplainedItem]:
+        """The ALS-proposed candidates in the order ALS ranked them."""
+        return sorted((i for i in self.items if i.als_rank is not None), key=lambda i: i.als_rank or 0)
 
 
-def contributions(model: RankerModel, rows: np.ndarray) -> np.ndarray:
-    """[len(rows), n_features + 1] contributions (last column: bias) of feature rows `rows`."""
-    if rows.shape[0] == 0:
-        return np.zeros((0, len(model.feature_names) + 1))
-    return np.asarray(model.booster.predict(rows, pred_contrib=True, num_threads=1))
+def _value(x: float) -> float | None:
+    return None if math.isnan(x) else float(x)
 
 
-def explanations(model: RankerModel, rows: np.ndarray, sources: list[str]) -> list[Explanation]:
-    """One Explanation per row (`sources`: the candidate source of each row)."""
-    contrib = contributions(model, rows)
-    names = model.feature_names
-    out = []
-    for r, source in enumerate(sources):
-        values = contrib[r, :-1]
-        order = np.argsort(-values, kind="stable")  # largest (most positive) first: what pushed it up
-        out.append(Explanation(source, tuple(Contribution(names[j], float(values[j]), sentence(names[j]))
-                                             for j in order.tolist()), float(contrib[r, -1])))
-    return out
+def explain(service: RecommendationService, user_id: str) -> Explanation:
+    """The whole candidate pool of `user_id`, reranked by the serving model, with sources and features."""
+    state = service.state
+    if state.bundle is None or state.item_side is None:
+        return Explanation(user_id, None, None, FallbackReason.NO_CANDIDATES, [], 0, [])
+    now = time.time()
+    read = service._read(state, user_id, with_session=True)  # the serving read, corruption checks included
+    # The same pool the service scores: unavailable items (the catalogue) are never in it.
+    view = service.catalogue_view(state, read.record, store_down=read.fallback == FallbackReason.STORE_UNAVAILABLE)
+    ctx = service._candidates(state, read.record, None, (), now, service._ruled_out(view, NO_RULES, now))
+    fallback = read.fallback
+    if read.record is None or read.record.candidates is None:
+        fallback = fallback or (FallbackReason.STORE_UNAVAILABLE if service._store_lost(state, read.record)
+                                else FallbackReason.UNKNOWN_USER)
+    model = state.model
+    names = list(model.feature_names) if model is not None else []
+    matrix = np.zeros((ctx.n, 0), dtype=np.float32)
+    if model is None or ctx.n == 0:
+        scores = unranked_scores(ctx)
+        fallback = fallback or (FallbackReason.NO_MODEL if model is None else None)
+    else:
+        try:
+            matrix = REGISTRY.build_matrix(names, ctx)
+            scores = model.predict(matrix)
+        except Exception:  # the same rule as serving: a model that cannot score falls back to ALS order
+            scores, matrix = unranked_scores(ctx), np.zeros((ctx.n, 0), dtype=np.float32)
+            fallback = fallback or FallbackReason.MODEL_ERROR
+    order = np.argsort(-scores, kind="stable")
+    als_positions = np.flatnonzero(ctx.source == SOURCE_ALS)
+    als_rank = {int(p): r + 1 for r, p in enumerate(als_positions)}  # pool positions of ALS items, in ALS order
+    ids = state.bundle.item_ids
+    items = []
+    for rank, pos in enumerate(order, start=1):
+        p = int(pos)
+        features = ({n: _value(float(matrix[p, j])) for j, n in enumerate(names)} if matrix.shape[1] else {})
+        items.append(ExplainedItem(
+            item_id=ids[int(ctx.candidates[p])], source=SOURCE_NAMES.get(int(ctx.source[p]), str(int(ctx.source[p]))),
+            als_rank=als_rank.get(p), als_score=_value(float(ctx.als_scores[p])) if p in als_rank else None,
+            score=float(scores[p]), rank=rank, features=features))
+    session = [(e.item_id, e.event, e.timestamp) for e in (read.record.session if read.record else [])]
+    history = read.record.history if read.record is not None and read.record.history is not None else None
+    assignment = service.experiments.assign(user_id) if service.experiments else None
+    experiment = (None if assignment is None else
+                  f"{assignment.experiment}: {assignment.kind}, variant {assignment.variant} ({assignment.ranker})")
+    return Explanation(user_id, state.candidates_version, state.model_version, fallback, session,
+                       int(history.size) if history is not None else 0, names, items, experiment)

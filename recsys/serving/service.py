@@ -21,11 +21,15 @@ from recsys.artifacts import ArtifactRegistry, registry_for
 from recsys.candidates.sources import NEW_ITEMS, SOURCE_NAMES, CachedList, NewItem, category_affinity
 from recsys.catalogue import CatalogueView
 from recsys.config import Settings
-from recsys.errors import CorruptValueError, StoreUnavailableError
+from recsys.errors import ConfigError, CorruptValueError, StoreUnavailableError
+from recsys.experiments.assignment import Assignment, ExperimentSet
+from recsys.experiments.config import RANKERS
+from recsys.experiments.interleaving import team_draft
+from recsys.experiments.manage import load_running
 from recsys.features import REGISTRY, FeatureContext, make_context
 from recsys.ranking.model import RankerModel
+from recsys.serving.contributions import Explanation, explanations
 from recsys.serving.event_buffer import EventBuffer
-from recsys.serving.explain import Explanation, explanations
 from recsys.serving.fallback import FallbackReason, unranked_scores
 from recsys.serving.rules import NO_RULES, Rules, allowed_mask, diversify, record_matches
 from recsys.serving.state import EMPTY_STATE, ServingState, load_state
@@ -60,6 +64,11 @@ class Recommendations:
     # impression log records the list under it.
     rec_id: str = ""
     served_at: float = 0.0
+    # The experiment serving this request and the user's variant (`interleaved` for an interleaving
+    # experiment); `teams[i]` names the variant whose list contributed items[i] (interleaving only).
+    experiment: str | None = None
+    variant: str | None = None
+    teams: list[str] | None = None
 
 
 ImpressionSink = Callable[[Recommendations], None]
@@ -93,6 +102,8 @@ class RecommendationService:
         self._catalogue: CatalogueView | None = None
         self._snapshot = CatalogueSnapshot(0, {})
         self._catalogue_lock = threading.Lock()
+        self._experiments = ExperimentSet()
+        self._experiments_error: str | None = None
 
     # ---- loading --------------------------------------------------------------------------------
     @property
@@ -102,6 +113,7 @@ class RecommendationService:
     def reload(self, *, force: bool = False) -> bool:
         """Load a new candidate version / promoted model if there is one, and recompute what is wrong.
         Returns True on change. `force` retries a bundle that failed to load without waiting."""
+        self.reload_experiments()
         with self._reload_lock:
             old = self._state
             new = load_state(old, self.store, self.registry, self.settings.als, force=force)
@@ -112,6 +124,21 @@ class RecommendationService:
                      "bundle_error=%r model_error=%r", new.candidates_version, new.model_version,
                      new.version_lost, new.bundle_error, new.model_error)
             return True
+
+    @property
+    def experiments(self) -> ExperimentSet:
+        return self._experiments
+
+    def reload_experiments(self) -> None:
+        """Read the running experiments from the store (every poll: one GET). On a store outage or a damaged
+        value the set already held keeps serving: assignments stay sticky rather than dropping to none."""
+        try:
+            self._experiments = load_running(self.store)
+            self._experiments_error = None
+        except (StoreUnavailableError, CorruptValueError) as exc:
+            if str(exc) != self._experiments_error:
+                log.error("event=experiments_load_failed error=%r (the previous set keeps serving)", str(exc))
+            self._experiments_error = str(exc)
 
     def start_background_reload(self) -> None:
         """Poll for new versions every `reload_interval_seconds` (no restart, no failed requests)."""
@@ -134,18 +161,26 @@ class RecommendationService:
 
     # ---- serving --------------------------------------------------------------------------------
     def recommend(self, user_id: str, k: int = 10, *, session: Sequence[SessionEvent] | None = None,
-                  exclude: Sequence[str] = (), now: float | None = None, rules: Rules = NO_RULES,
-                  explain: bool = False) -> Recommendations:
+                  exclude: Sequence[str] = (), now: float | None = None, ranker: str | None = None,
+                  rules: Rules = NO_RULES, explain: bool = False) -> Recommendations:
         """Top-k for a user. `session` given inline replaces the stored session (POST /v1/recommendations).
 
+        `ranker` ("model" or "als") serves what that variant would, whatever the running experiments say
+        (offline comparisons of variants, the experiment simulator); None: the user's assignment decides.
         `rules`: category/attribute filters and the diversity cap (rules.py); `explain`: each item's
-        largest score contributions and its candidate source (explain.py).
+        largest score contributions and its candidate source (contributions.py).
         """
         t0 = time.perf_counter()
         state = self._state
+        if ranker is not None:
+            if ranker not in RANKERS:
+                raise ConfigError(f"unknown ranker {ranker!r}: one of {', '.join(RANKERS)}")
+            assignment: Assignment | None = Assignment("", "ab", "", ranker)
+        else:
+            assignment = self._experiments.assign(user_id) if self._experiments else None
         if state.bundle is None or state.item_side is None:
             return self._served(Recommendations(user_id, [], None, None, FallbackReason.NO_CANDIDATES,
-                                                served_at=time.time()))
+                                                served_at=time.time()), assignment)
         now = time.time() if now is None else now
         read = self._read(state, user_id, with_session=session is None)
         view = self.catalogue_view(state, read.record, store_down=read.fallback == FallbackReason.STORE_UNAVAILABLE)
@@ -157,26 +192,72 @@ class RecommendationService:
             fallback = fallback or (FallbackReason.STORE_UNAVAILABLE if self._store_lost(state, read.record)
                                     else FallbackReason.UNKNOWN_USER)
         t_features = time.perf_counter()
-        scores, matrix, fallback, t_features = self._rank(state.model, ctx, user_id, fallback, t_features)
-        t_rank = time.perf_counter()
+        rec_id = os.urandom(16).hex()
+        model_version = state.model_version
+        teams: list[str] | None = None
         cap = rules.max_per_category if rules.max_per_category is not None else self.settings.rules.max_per_category
-        top = self._top_positions(view, ctx, scores, k, cap)
-        items = self._items(state, ctx, scores, top, state.model if explain and matrix is not None else None,
-                            matrix)
-        if len(items) < k and rules.narrows:
+        if assignment is None or (assignment.pair is None and assignment.ranker == "model"):
+            scores, matrix, fallback, t_features = self._rank(state.model, ctx, user_id, fallback, t_features)
+            t_rank = time.perf_counter()
+            top = self._top_positions(view, ctx, scores, k, cap)
+            items = self._items(state, ctx, scores, top, state.model if explain and matrix is not None else None,
+                                matrix)
+        elif assignment.pair is None:  # A/B, ranking off: the candidates in ALS order
+            model_version = None
+            t_rank = time.perf_counter()
+            scores = unranked_scores(ctx)
+            items = self._items(state, ctx, scores, self._top_positions(view, ctx, scores, k, cap), None, None)
+        else:
+            # Interleaved lists keep their team attribution position by position: availability and filters
+            # apply (the pool has none of the excluded items), diversity, fill and exploration do not.
+            items, teams, fallback, t_features = self._interleaved(state, ctx, assignment, user_id, fallback,
+                                                                   t_features, k, rec_id)
+            t_rank = time.perf_counter()
+        if teams is None and len(items) < k and rules.narrows:
             items += self._popular_fill(state, view, ctx, ruled_out, items, k, cap, explain)
             fallback = fallback or FallbackReason.FILTER_TOO_NARROW
-        if self.settings.rules.exploration_share > 0 and view is not None and view.new_items:
+        if teams is None and self.settings.rules.exploration_share > 0 and view is not None and view.new_items:
             events = list(session) if session is not None else (read.record.session if read.record else [])
             items = self._explore(state, view, ctx, items, k, rules, cap, now,
                                   set(exclude) | {e.item_id for e in events}, explain)
-        return self._served(Recommendations(user_id, items, state.model_version, state.candidates_version, fallback,
-                                            {"read": (t_read - t0) * 1e3, "features": (t_features - t_read) * 1e3,
-                                             "rank": (t_rank - t_features) * 1e3}, served_at=now))
+        rec = Recommendations(user_id, items, model_version, state.candidates_version, fallback,
+                              {"read": (t_read - t0) * 1e3, "features": (t_features - t_read) * 1e3,
+                               "rank": (t_rank - t_features) * 1e3}, rec_id=rec_id, served_at=now, teams=teams)
+        return self._served(rec, assignment)
 
-    def _served(self, rec: Recommendations) -> Recommendations:
-        """Name the list (rec_id) and hand it to the impression sink; a failing sink never fails a request."""
-        rec.rec_id = os.urandom(16).hex()
+    def _interleaved(self, state: ServingState, ctx: FeatureContext, assignment: Assignment, user_id: str,
+                     fallback: FallbackReason | None, t_features: float, k: int, rec_id: str
+                     ) -> tuple[list[ScoredItem], list[str], FallbackReason | None, float]:
+        """Team-draft interleaving of the two variants' rankings of the same candidates (one predict at most:
+        the ALS order costs a sort). The coin tosses are seeded by the rec_id, so a list can be recomputed."""
+        assert assignment.pair is not None and state.bundle is not None
+        by_ranker: dict[str, np.ndarray] = {}
+        for variant in assignment.pair:
+            if variant.ranker in by_ranker:
+                continue
+            if variant.ranker == "model":
+                by_ranker["model"], _, fallback, t_features = self._rank(state.model, ctx, user_id, fallback,
+                                                                         t_features)
+            else:
+                by_ranker[variant.ranker] = unranked_scores(ctx)
+        a, b = (by_ranker[v.ranker] for v in assignment.pair)
+        order_a = np.argsort(-a, kind="stable")[:k].tolist()
+        order_b = np.argsort(-b, kind="stable")[:k].tolist()
+        rng = np.random.default_rng(int(rec_id[:16], 16))
+        picked, team_of = team_draft(order_a, order_b, k, rng)
+        ids = state.bundle.item_ids
+        scores = (a, b)
+        items = [ScoredItem(ids[int(ctx.candidates[i])], float(scores[t][i]), r + 1)
+                 for r, (i, t) in enumerate(zip(picked, team_of, strict=True))]
+        return items, [assignment.pair[t].name for t in team_of], fallback, t_features
+
+    def _served(self, rec: Recommendations, assignment: Assignment | None = None) -> Recommendations:
+        """Name the list (rec_id), label it with the experiment and variant, and hand it to the impression sink;
+        a failing sink never fails a request."""
+        if not rec.rec_id:
+            rec.rec_id = os.urandom(16).hex()
+        if assignment is not None and assignment.experiment:
+            rec.experiment, rec.variant = assignment.experiment, assignment.variant
         if self.impression_sink is not None:
             try:
                 self.impression_sink(rec)

@@ -9,6 +9,7 @@
     store.event_log    event and impression logs, their acks, forget requests (event_log.py)
     store.artifacts    bundles and models, chunked (an ArtifactStorage) (artifact_files.py)
     store.catalogue    the item catalogue and its version counter       (catalogue.py)
+    store.experiments  experiment definitions (experiments.py)
     store.read_user    the serving read: candidates + history + session + pointer, one round trip
 
 Nothing outside this package touches a backend or a key: a new use of the store is a named method
@@ -29,6 +30,7 @@ from recsys.store.candidates import CandidateVersions, VersionWriter, new_versio
 from recsys.store.catalogue import CatalogueSnapshot, CatalogueStore, parse_catalogue_version
 from recsys.store.codec import decode_candidates, decode_indices
 from recsys.store.event_log import DEFAULT_MAX_LEN, EVENTS, IMPRESSIONS, STREAMS, EventLogStore, LogState
+from recsys.store.experiments import ExperimentStore
 from recsys.store.feature_log import FeatureLogStore
 from recsys.store.item_record import AVAILABILITY, AVAILABLE, HIDDEN, AttributeValue, ItemRecord
 from recsys.store.job_history import JobHistory, JobRun
@@ -39,11 +41,10 @@ from recsys.store.sessions import SessionEvent, SessionStore, decode_session
 if TYPE_CHECKING:
     from recsys.config import Settings
 
-__all__ = ["AVAILABILITY", "AVAILABLE", "HIDDEN", "AttributeValue", "CatalogueSnapshot", "CatalogueStore",
-           "ItemRecord", "EVENTS", "IMPRESSIONS", "STREAMS", "BreakerStats", "CandidateVersions", "EventLogStore",
-           "JobRun", "LogState", "Store", "SessionEvent", "UserRecord", "VersionWriter", "new_version_id",
-           "open_backend",
-           "open_store", "store_from_settings"]
+__all__ = ["AVAILABILITY", "AVAILABLE", "EVENTS", "HIDDEN", "IMPRESSIONS", "STREAMS", "AttributeValue", "BreakerStats",
+           "CandidateVersions", "CatalogueSnapshot", "CatalogueStore", "EventLogStore", "ExperimentStore", "ItemRecord",
+           "JobRun", "LogState", "SessionEvent", "Store", "UserRecord", "VersionWriter", "new_version_id",
+           "open_backend", "open_store", "store_from_settings"]
 
 
 @dataclass
@@ -87,6 +88,7 @@ class Store:
         self.event_log = EventLogStore(backend, self._keys, max_len=event_log_max_len)
         self.artifacts = ArtifactFiles(backend, namespace)
         self.catalogue = CatalogueStore(backend, self._keys, self.locks)
+        self.experiments = ExperimentStore(backend, self._keys, self.locks)
 
     @property
     def url(self) -> str:

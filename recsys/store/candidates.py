@@ -123,6 +123,11 @@ class CandidateVersions:
         self._save_versions(versions)
         return VersionWriter(self._backend, self._keys, version)
 
+    def join(self, version: str) -> VersionWriter:
+        """A writer for a staging version `begin` registered elsewhere: a Spark partition writes its users
+        into the driver's version. Registers nothing and collects no garbage (the driver did both)."""
+        return VersionWriter(self._backend, self._keys, version)
+
     def publish(self, version: str) -> None:
         """Flip the pointer to `version` in one write, then expire what it superseded."""
         if self.meta(version) is None:

@@ -17,6 +17,7 @@ import json
 import math
 import struct
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -219,3 +220,20 @@ def decode_catalogue(blob: bytes) -> tuple[int, list[ItemRecord]]:
     if not isinstance(version, int) or isinstance(version, bool) or version < 0:
         raise CorruptValueError(f"catalogue blob: bad version {version!r}")
     return version, [_catalogue_row(r) for r in doc["items"]]
+def encode_experiments(definitions: dict[str, dict[str, Any]]) -> bytes:
+    """Every experiment's definition by name, as one JSON object (read by each API replica's poller)."""
+    return json.dumps(definitions, sort_keys=True, separators=(",", ":")).encode()
+
+
+def decode_experiments(blob: bytes) -> dict[str, dict[str, Any]]:
+    """Inverse of encode_experiments: a JSON object of objects, or a CorruptValueError.
+
+    Only the shape is checked here; each definition is validated by `recsys.experiments` when loaded.
+    """
+    try:
+        value = json.loads(blob)
+    except ValueError as exc:
+        raise CorruptValueError(f"experiments value is not JSON: {exc}") from exc
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in value.items()):
+        raise CorruptValueError("experiments value is not a JSON object of objects")
+    return value

@@ -17,6 +17,7 @@
     {ns}:v:{ver}:upd             id of the newest lake event the micro-batch update folded into this version
     {ns}:cat:{catalogue}:ver     catalogue version: an integer bumped by every catalogue write (read per request)
     {ns}:cat:{catalogue}:data    the whole item catalogue (codec.encode_catalogue), written with `ver` in one MSET
+    {ns}:experiments             JSON object: every experiment's definition by name (running and stopped)
 
 Every key one request reads for one user carries a Redis Cluster hash tag made of `u` and the user id
 (`{ualice}`): on a cluster they share one slot, so the serving read stays one round trip to one node.
@@ -97,3 +98,6 @@ class Keys:
     @property
     def catalogue_data(self) -> str:
         return f"{self.ns}:cat:{{catalogue}}:data"
+    @property
+    def experiments(self) -> str:
+        return f"{self.ns}:experiments"

@@ -67,3 +67,13 @@ def test_the_library_import_graph_has_no_cycle() -> None:
     for start in sorted(graph):
         if start not in state:
             assert visit(start, []) is None
+
+
+def test_only_the_mlflow_adapter_imports_mlflow() -> None:
+    """MLflow is an optional extra: one module loads it (jobs/mlflow_tracker.py, reached only through
+    jobs/tracking.py when a tracking URI is set), so the default install never needs it."""
+    importers = sorted(name for top in ("recsys", "api", "jobs", "cli") for name, path in _modules(top).items()
+                       if any(i.split(".")[0] == "mlflow" for i in _imports(path)))
+    assert importers == ["jobs.mlflow_tracker"]
+    assert not any(i.startswith("jobs.mlflow_tracker") for name, path in _modules("jobs").items()
+                   if name != "jobs.tracking" for i in _imports(path))
