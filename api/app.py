@@ -17,7 +17,7 @@ from api.deps import document_client_token
 from api.errors import error_responses, install_error_handlers
 from api.limits import BodySizeLimitMiddleware
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import events, experiments, ops, recommendations, users
+from api.routes import events, experiments, items, ops, recommendations, users
 from recsys import __version__
 from recsys.config import Settings, get_settings
 from recsys.events.sink import LoopSinks
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None, *,
     app.include_router(recommendations.router)
     app.include_router(events.router)
     app.include_router(users.router)
+    app.include_router(items.router)
     app.include_router(ops.router)
     app.include_router(experiments.router)
     app.include_router(console.router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -10,15 +11,17 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 
 from api.schemas import ErrorBody
 from recsys.errors import (
     ArtifactError,
     ConfigError,
+    ConflictError,
     DataValidationError,
     ExperimentConflictError,
     ExperimentNotFoundError,
+    InvalidRequestError,
     NoVersionPublishedError,
     RecsysError,
     StoreUnavailableError,
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: list[tuple[type[RecsysError], int]] = [
     (DataValidationError, 422),
+    (InvalidRequestError, 422),
+    (ConflictError, 409),
     (ConfigError, 400),
     (ExperimentNotFoundError, 404),
     (ExperimentConflictError, 409),
@@ -43,7 +48,8 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     401: "Missing or wrong bearer token",
     403: "Admin endpoints are disabled (no RECSYS_ADMIN_TOKEN set)",
     404: "Unknown item or experiment",
-    409: "Conflict: an experiment of that name exists, or no free traffic is left for it",
+    409: "Conflict: an experiment of that name exists, or no free traffic is left for it; or a catalogue write "
+         "contradicts the stored catalogue (an attribute keeps one type across it)",
     413: "Request body larger than the bound (1 MiB by default)",
     422: "Invalid request: the detail names each bad field",
     503: "The store is unreachable (retry after the Retry-After header) or nothing is published yet",
@@ -60,22 +66,22 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
-def _allowed_methods(request: Request) -> list[str]:
-    """The methods some route serves at this path: each asked of the router as it would route a request."""
-    allowed = []
-    for method in ("DELETE", "GET", "PATCH", "POST", "PUT"):
-        scope = {**request.scope, "method": method}
-        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
-            allowed.append(method)
-    return allowed
-
-
 def _error_name(status: int) -> str:
     """'NotFound', 'Unauthorized', ... from the status code."""
     try:
         return HTTPStatus(status).phrase.replace(" ", "")
     except ValueError:
         return "HTTPError"
+
+
+def _leaf_routes(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route, included routers unfolded (FastAPI wraps each `include_router` in one route object)."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            yield from _leaf_routes(inner.routes)
+        else:
+            yield route
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -93,11 +99,12 @@ def install_error_handlers(app: FastAPI) -> None:
         """404/401/403/405 raised by routes or the router: the same error body as every other error."""
         headers = getattr(exc, "headers", None)
         if exc.status_code == 405:
-            # Starlette's Allow names the methods of the first route matching the path only; a path served by
-            # two routes (GET and POST /v1/admin/experiments) supports the methods of both.
-            allowed = _allowed_methods(request)
-            if allowed:
-                headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+            # Starlette's Allow names the methods of the first route matching the path only; one path served
+            # by several routes (GET/PUT/PATCH/DELETE /v1/items/{id}) must list them all.
+            methods = {m for route in _leaf_routes(request.app.router.routes)
+                       if route.matches(request.scope)[0] != Match.NONE for m in getattr(route, "methods", None) or ()}
+            if methods:
+                headers = {**(headers or {}), "Allow": ", ".join(sorted(methods))}
         return JSONResponse({"error": _error_name(exc.status_code), "detail": exc.detail}, status_code=exc.status_code,
                             headers=headers)
 

@@ -19,6 +19,11 @@ variants the reranker, so the difference is the cost of assignment and labelling
 interleaving experiment over all users (reranker vs ALS order: one predict, a second sort, the team draft):
 
     python benchmarks/latency.py --experiments --rate 200 --seconds 20   # -> results/latency_experiments.json
+
+`--explain` compares, on one server in alternating blocks of one run, GET recommendations as served by
+default and with `explain=true` (LightGBM pred_contrib on the 10 returned rows):
+
+    python benchmarks/latency.py --explain --rate 200 --seconds 20       # -> results/latency_explain.json
 """
 
 from __future__ import annotations
@@ -155,6 +160,36 @@ def _client_ab(ports: dict[str, int], users: list[str], rate: float, seconds: fl
     out.put(asyncio.run(main()))
 
 
+def _client_explain(port: int, users: list[str], rate: float, seconds: float, blocks: int, out: mp.Queue) -> None:
+    """GET recommendations, default and explain=true, in alternating blocks against one server."""
+    async def main() -> dict[str, dict]:
+        paths = {"default": [f"/v1/users/{u}/recommendations?k=10" for u in users],
+                 "explain": [f"/v1/users/{u}/recommendations?k=10&explain=true" for u in users]}
+        await run_phase("127.0.0.1", port, "warmup", paths["explain"][:50], rate, 2.0)
+        results: dict[str, list] = {name: [] for name in paths}
+        for b in range(blocks):
+            for name in (("default", "explain") if b % 2 == 0 else ("explain", "default")):
+                results[name].append(await run_phase("127.0.0.1", port, name, paths[name], rate, seconds / blocks))
+        return {name: _summary(phases) for name, phases in results.items()}
+
+    out.put(asyncio.run(main()))
+
+
+def compare_explain(args: argparse.Namespace, env: dict[str, str], users: list[str], items: list[str]) -> dict:
+    """One server; default vs explain=true in alternating blocks; returns both summaries."""
+    port = free_port()
+    server = start_server(env, port)
+    try:
+        post_sessions(port, users, items, args.seed)
+        result = run_client(_client_explain, (port, users, args.rate, args.seconds, args.blocks),
+                            timeout=args.seconds * 3 + 120)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(20)
+    result["p50_ratio_explain_default"] = result["explain"]["p50_ms"] / result["default"]["p50_ms"]
+    return result
+
+
 def compare_impressions(args: argparse.Namespace, env: dict[str, str], users: list[str], items: list[str]) -> dict:
     """Two servers, impression logging on / off, same store, alternating blocks; returns both summaries."""
     ports = {"impressions_on": free_port(), "impressions_off": free_port()}
@@ -252,12 +287,14 @@ def main() -> None:
     ap.add_argument("--impressions", action="store_true", help="compare impression logging on / off instead")
     ap.add_argument("--experiments", action="store_true", help="compare no experiment / a two-variant A/B / "
                     "interleaving instead (three servers)")
+    ap.add_argument("--explain", action="store_true", help="compare GET recommendations default / explain=true")
     ap.add_argument("--blocks", type=int, default=4, help="alternating blocks per server (--impressions, "
                     "--experiments)")
     args = ap.parse_args()
     args.json = args.json or str(REPO / "benchmarks" / "results" /
                                  ("latency_impressions.json" if args.impressions else
-                                  "latency_experiments.json" if args.experiments else "latency.json"))
+                                  "latency_experiments.json" if args.experiments else
+                                  "latency_explain.json" if args.explain else "latency.json"))
 
     work = Path(tempfile.mkdtemp(prefix="recsys-latency-"))
     ns = f"bench{os.getpid()}"
@@ -274,6 +311,25 @@ def main() -> None:
     all_users = sorted(ds.interactions["user_id"].unique().to_list())
     users = [str(u) for u in rng.choice(all_users, size=min(args.users, len(all_users)), replace=False)]
     items = sorted(ds.interactions["item_id"].unique().to_list())
+    if args.explain:
+        try:
+            result = compare_explain(args, env, users, items)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+            from recsys.store import open_store
+
+            open_store(args.store, namespace=ns).wipe()
+        result["config"] = {"rate": args.rate, "seconds": args.seconds, "blocks": args.blocks, "store": args.store,
+                            "data": args.data, "users": len(users)}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2))
+        print("| request | requests | errors | p50 ms | p90 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|")
+        for name in ("default", "explain"):
+            r = result[name]
+            print(f"| {name} | {r['requests']} | {r['errors']} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
+                  f"{r['p99_ms']:.2f} | {r['max_ms']:.2f} |")
+        print(f"p50 explain / default = {result['p50_ratio_explain_default']:.3f}")
+        return
     if args.experiments:
         try:
             result = compare_experiments(args, env, work, users, items)

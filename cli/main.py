@@ -15,7 +15,7 @@ from typing import ParamSpec, TypeVar
 import typer
 
 from cli import render
-from cli.commands import data, experiments, features, loop, models, ops, pipeline, serving
+from cli.commands import data, experiments, features, items, loop, models, ops, pipeline, serving
 from recsys.errors import RecsysError
 
 P = ParamSpec("P")
@@ -56,6 +56,7 @@ add_commands(features.app, "features")
 add_commands(models.app, "models")
 add_commands(loop.app)
 add_commands(loop.users_app, "users")
+add_commands(items.app, "items")
 add_commands(experiments.app, "experiments")
 
 

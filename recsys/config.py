@@ -68,6 +68,16 @@ class CandidateConfig(BaseModel):
     covisit_window: int = Field(5, ge=1, le=100)
 
 
+class RulesConfig(BaseModel):
+    """Business rules of the online path (docs/rules.md): diversity and exposure for new items."""
+
+    # Default cap of items per category in a list (a request's `max_per_category` overrides it); 0: no cap.
+    max_per_category: int = Field(0, ge=0, le=100)
+    # New items (in the catalogue, unknown to the serving candidate version): the share of each list's
+    # positions reserved for them, at least one when on (0: off).
+    exploration_share: float = Field(0.0, ge=0.0, le=1.0)
+
+
 class SchedulerConfig(BaseModel):
     """When the scheduled jobs run and how a cluster of schedulers shares them (`recsys schedule`).
 
@@ -278,6 +288,7 @@ class Settings(BaseSettings):
     als: ALSConfig = ALSConfig()
     spark: SparkConfig = SparkConfig()
     candidates: CandidateConfig = CandidateConfig()
+    rules: RulesConfig = RulesConfig()
     ranker: RankerConfig = RankerConfig()
     seed: int = 42
     host: str = "127.0.0.1"

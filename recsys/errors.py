@@ -64,6 +64,14 @@ class PublishAbortedError(RecsysError):
     """A publish was stopped before the pointer flip; nothing was published."""
 
 
+class InvalidRequestError(RecsysError):
+    """A request's parameters cannot be applied (e.g. a filter on an unknown attribute): the message says why."""
+
+
+class ConflictError(RecsysError):
+    """A write that contradicts what is stored (e.g. an attribute given another type than the catalogue's)."""
+
+
 class ExperimentNotFoundError(RecsysError):
     """No experiment of that name is defined (`recsys experiments list` shows them)."""
 

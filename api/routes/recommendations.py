@@ -11,9 +11,17 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from api.deps import ClientDep, MetricsDep, ServiceDep
 from api.errors import error_responses
 from api.metrics import Metrics
-from api.schemas import Id, RecommendationRequest, RecommendationResponse, ScoredItemOut, SimilarItemsResponse
+from api.schemas import (
+    FilterExpr,
+    Id,
+    RecommendationRequest,
+    RecommendationResponse,
+    ScoredItemOut,
+    SimilarItemsResponse,
+)
 from recsys.data.schema import ID_MAX_LENGTH, ID_PATTERN, ID_RULE
 from recsys.serving import FallbackReason, Recommendations
+from recsys.serving.rules import Rules
 from recsys.store import SessionEvent
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
@@ -33,7 +41,12 @@ def _recommendation_response(rec: Recommendations, metrics: Metrics) -> Response
         if rec.fallback == FallbackReason.UNKNOWN_USER:
             metrics.cache_misses.inc()
     body = {"user_id": rec.user_id,
-            "items": [{"item_id": i.item_id, "score": i.score, "rank": i.rank} for i in rec.items],
+            "items": [{"item_id": i.item_id, "score": i.score, "rank": i.rank} if i.explanation is None else
+                      {"item_id": i.item_id, "score": i.score, "rank": i.rank,
+                       "explanation": {"source": i.explanation.source, "bias": i.explanation.bias,
+                                       "contributions": [{"feature": c.feature, "value": c.value,
+                                                          "sentence": c.sentence} for c in i.explanation.top()]}}
+                      for i in rec.items],
             "model_version": rec.model_version, "candidates_version": rec.candidates_version,
             "fallback": rec.fallback}
     if rec.rec_id:
@@ -64,11 +77,26 @@ async def recommendations(request: Request, user_id: UserPath,
                           k: Annotated[int, Query(ge=1, le=100, description="how many items, 1..100")] = 10,
                           exclude: Annotated[list[str], Query(max_length=MAX_EXCLUDE,
                                                               description="item ids never to return (repeat or "
-                                                              "comma-separate; at most 1000)")] = []  # noqa: B006
+                                                              "comma-separate; at most 1000)")] = [],  # noqa: B006
+                          category: Annotated[list[str], Query(max_length=50, description="only items in one of "
+                                                               "these categories (repeat)")] = [],  # noqa: B006
+                          exclude_category: Annotated[list[str], Query(max_length=50, description="never items in "
+                                                                       "these categories (repeat)")] = [],  # noqa: B006
+                          filter: Annotated[list[FilterExpr], Query(
+                              max_length=20, description="attribute filters, all must hold: NAME=VALUE, NAME=V1|V2 "
+                              "(in), NAME<NUMBER, NAME>NUMBER (repeat)")] = [],  # noqa: A002,B006
+                          max_per_category: Annotated[int | None, Query(ge=0, le=100, description="at most this "
+                                                                        "many items per category (0: no cap; default "
+                                                                        "RECSYS_RULES__MAX_PER_CATEGORY)")] = None,
+                          explain: Annotated[bool, Query(description="add each item's three largest score "
+                                                         "contributions and its candidate source")] = False,
                           ) -> Response:
-    """Top-k for a user, reranked with the server-side live session."""
+    """Top-k for a user, reranked with the server-side live session, under the request's rules
+    (docs/rules.md): an over-narrow filter is filled with matching popular items (`filter_too_narrow`)."""
     state = request.app.state
-    rec = state.service.recommend(user_id, k, exclude=_split_excludes(exclude))
+    rules = Rules.parse(category=category, exclude_category=exclude_category, filters=filter,
+                        max_per_category=max_per_category)
+    rec = state.service.recommend(user_id, k, exclude=_split_excludes(exclude), rules=rules, explain=explain)
     return _recommendation_response(rec, state.metrics)
 
 
@@ -80,8 +108,11 @@ def recommendations_inline(body: RecommendationRequest, _: ClientDep, service: S
     now = time.time()
     session = [SessionEvent(s.item_id, s.event, s.timestamp if s.timestamp is not None else now)
                for s in body.session]
+    rules = Rules.parse(category=body.category, exclude_category=body.exclude_category, filters=body.filter,
+                        max_per_category=body.max_per_category)
     return _recommendation_response(
-        service.recommend(body.user_id, body.k, session=session, exclude=body.exclude, now=now), metrics)
+        service.recommend(body.user_id, body.k, session=session, exclude=body.exclude, now=now, rules=rules,
+                          explain=body.explain), metrics)
 
 
 @router.get("/users/{user_id}/candidates", response_model=RecommendationResponse,

@@ -18,6 +18,7 @@ import numpy as np
 from recsys.candidates.sources import SOURCE_ALS, SOURCE_POPULAR, SOURCE_SESSION
 from recsys.features import REGISTRY
 from recsys.serving.fallback import FallbackReason, unranked_scores
+from recsys.serving.rules import NO_RULES
 from recsys.serving.service import RecommendationService
 
 SOURCE_NAMES = {SOURCE_ALS: "als", SOURCE_POPULAR: "popular", SOURCE_SESSION: "session"}
@@ -65,7 +66,9 @@ def explain(service: RecommendationService, user_id: str) -> Explanation:
         return Explanation(user_id, None, None, FallbackReason.NO_CANDIDATES, [], 0, [])
     now = time.time()
     read = service._read(state, user_id, with_session=True)  # the serving read, corruption checks included
-    ctx = service._candidates(state, read.record, None, (), now)
+    # The same pool the service scores: unavailable items (the catalogue) are never in it.
+    view = service.catalogue_view(state, read.record, store_down=read.fallback == FallbackReason.STORE_UNAVAILABLE)
+    ctx = service._candidates(state, read.record, None, (), now, service._ruled_out(view, NO_RULES, now))
     fallback = read.fallback
     if read.record is None or read.record.candidates is None:
         fallback = fallback or (FallbackReason.STORE_UNAVAILABLE if service._store_lost(state, read.record)

@@ -9,6 +9,8 @@ The fallback chain, in the order the service walks it (the first that applies is
     unknown_user              no cached list for this user: popular items (+ session neighbours)
     no_model                  no ranker: the candidates in ALS order (session similarity for unknown users)
     model_error               the ranker failed on this request: same order as no_model
+    filter_too_narrow         the request's filters left fewer than k ranked items: the list is filled with
+                              the most popular items that match them (reported only when nothing above applies)
 
 One enum, shared by the service, the API's metrics and the ranker's training data (which trains on
 unknown users the way the service serves them).
@@ -31,6 +33,7 @@ class FallbackReason(str, Enum):
     UNKNOWN_USER = "unknown_user"
     NO_MODEL = "no_model"
     MODEL_ERROR = "model_error"
+    FILTER_TOO_NARROW = "filter_too_narrow"
 
     def __str__(self) -> str:
         return self.value

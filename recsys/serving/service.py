@@ -13,12 +13,13 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from recsys.artifacts import ArtifactRegistry, registry_for
-from recsys.candidates.sources import CachedList
+from recsys.candidates.sources import NEW_ITEMS, SOURCE_NAMES, CachedList, NewItem, category_affinity
+from recsys.catalogue import CatalogueView
 from recsys.config import Settings
 from recsys.errors import ConfigError, CorruptValueError, StoreUnavailableError
 from recsys.experiments.assignment import Assignment, ExperimentSet
@@ -27,10 +28,12 @@ from recsys.experiments.interleaving import team_draft
 from recsys.experiments.manage import load_running
 from recsys.features import REGISTRY, FeatureContext, make_context
 from recsys.ranking.model import RankerModel
+from recsys.serving.contributions import Explanation, explanations
 from recsys.serving.event_buffer import EventBuffer
 from recsys.serving.fallback import FallbackReason, unranked_scores
+from recsys.serving.rules import NO_RULES, Rules, allowed_mask, diversify, record_matches
 from recsys.serving.state import EMPTY_STATE, ServingState, load_state
-from recsys.store import SessionEvent, Store, UserRecord
+from recsys.store import CatalogueSnapshot, SessionEvent, Store, UserRecord
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,11 @@ class ScoredItem:
     item_id: str
     score: float
     rank: int
+    explanation: Explanation | None = None  # with explain=True
+
+
+# The source named in explanations for items filled in from popular items after the ranked ones.
+POPULAR_FILL = "popular_fill"
 
 
 @dataclass
@@ -89,6 +97,11 @@ class RecommendationService:
         self.events = EventBuffer(store.sessions, max_events=settings.event_buffer_max_events)
         self._reported: OrderedDict[str, None] = OrderedDict()  # corrupt keys already logged (bounded)
         self._reported_lock = threading.Lock()
+        # The catalogue over the serving bundle, rebuilt only when the catalogue version (read per
+        # request) or the candidate version changes; swapped whole, like the serving state.
+        self._catalogue: CatalogueView | None = None
+        self._snapshot = CatalogueSnapshot(0, {})
+        self._catalogue_lock = threading.Lock()
         self._experiments = ExperimentSet()
         self._experiments_error: str | None = None
 
@@ -148,12 +161,14 @@ class RecommendationService:
 
     # ---- serving --------------------------------------------------------------------------------
     def recommend(self, user_id: str, k: int = 10, *, session: Sequence[SessionEvent] | None = None,
-                  exclude: Sequence[str] = (), now: float | None = None, ranker: str | None = None
-                  ) -> Recommendations:
+                  exclude: Sequence[str] = (), now: float | None = None, ranker: str | None = None,
+                  rules: Rules = NO_RULES, explain: bool = False) -> Recommendations:
         """Top-k for a user. `session` given inline replaces the stored session (POST /v1/recommendations).
 
         `ranker` ("model" or "als") serves what that variant would, whatever the running experiments say
         (offline comparisons of variants, the experiment simulator); None: the user's assignment decides.
+        `rules`: category/attribute filters and the diversity cap (rules.py); `explain`: each item's
+        largest score contributions and its candidate source (contributions.py).
         """
         t0 = time.perf_counter()
         state = self._state
@@ -168,8 +183,10 @@ class RecommendationService:
                                                 served_at=time.time()), assignment)
         now = time.time() if now is None else now
         read = self._read(state, user_id, with_session=session is None)
+        view = self.catalogue_view(state, read.record, store_down=read.fallback == FallbackReason.STORE_UNAVAILABLE)
         t_read = time.perf_counter()
-        ctx = self._candidates(state, read.record, session, exclude, now)
+        ruled_out = self._ruled_out(view, rules, now)  # raises InvalidRequestError before any work
+        ctx = self._candidates(state, read.record, session, exclude, now, ruled_out)
         fallback = read.fallback
         if read.record is None or read.record.candidates is None:
             fallback = fallback or (FallbackReason.STORE_UNAVAILABLE if self._store_lost(state, read.record)
@@ -178,18 +195,31 @@ class RecommendationService:
         rec_id = os.urandom(16).hex()
         model_version = state.model_version
         teams: list[str] | None = None
+        cap = rules.max_per_category if rules.max_per_category is not None else self.settings.rules.max_per_category
         if assignment is None or (assignment.pair is None and assignment.ranker == "model"):
-            scores, fallback, t_features = self._rank(state.model, ctx, user_id, fallback, t_features)
+            scores, matrix, fallback, t_features = self._rank(state.model, ctx, user_id, fallback, t_features)
             t_rank = time.perf_counter()
-            items = self._top_k(state, ctx, scores, k)
+            top = self._top_positions(view, ctx, scores, k, cap)
+            items = self._items(state, ctx, scores, top, state.model if explain and matrix is not None else None,
+                                matrix)
         elif assignment.pair is None:  # A/B, ranking off: the candidates in ALS order
             model_version = None
             t_rank = time.perf_counter()
-            items = self._top_k(state, ctx, unranked_scores(ctx), k)
+            scores = unranked_scores(ctx)
+            items = self._items(state, ctx, scores, self._top_positions(view, ctx, scores, k, cap), None, None)
         else:
+            # Interleaved lists keep their team attribution position by position: availability and filters
+            # apply (the pool has none of the excluded items), diversity, fill and exploration do not.
             items, teams, fallback, t_features = self._interleaved(state, ctx, assignment, user_id, fallback,
                                                                    t_features, k, rec_id)
             t_rank = time.perf_counter()
+        if teams is None and len(items) < k and rules.narrows:
+            items += self._popular_fill(state, view, ctx, ruled_out, items, k, cap, explain)
+            fallback = fallback or FallbackReason.FILTER_TOO_NARROW
+        if teams is None and self.settings.rules.exploration_share > 0 and view is not None and view.new_items:
+            events = list(session) if session is not None else (read.record.session if read.record else [])
+            items = self._explore(state, view, ctx, items, k, rules, cap, now,
+                                  set(exclude) | {e.item_id for e in events}, explain)
         rec = Recommendations(user_id, items, model_version, state.candidates_version, fallback,
                               {"read": (t_read - t0) * 1e3, "features": (t_features - t_read) * 1e3,
                                "rank": (t_rank - t_features) * 1e3}, rec_id=rec_id, served_at=now, teams=teams)
@@ -206,7 +236,8 @@ class RecommendationService:
             if variant.ranker in by_ranker:
                 continue
             if variant.ranker == "model":
-                by_ranker["model"], fallback, t_features = self._rank(state.model, ctx, user_id, fallback, t_features)
+                by_ranker["model"], _, fallback, t_features = self._rank(state.model, ctx, user_id, fallback,
+                                                                         t_features)
             else:
                 by_ranker[variant.ranker] = unranked_scores(ctx)
         a, b = (by_ranker[v.ranker] for v in assignment.pair)
@@ -261,42 +292,178 @@ class RecommendationService:
                 self._reported.popitem(last=False)
         log.error("event=corrupt_store_value key=%s user_id=%s action=%s error=%r", key, user_id, action, why)
 
+    # ---- the catalogue and the rules ------------------------------------------------------------
+    def catalogue_view(self, state: ServingState, record: UserRecord | None = None, *,
+                       store_down: bool = False) -> CatalogueView | None:
+        """The catalogue over the serving bundle at the store's current catalogue version.
+
+        The version counter comes with the user's read (one round trip); where it did not (a cluster, the
+        similar-items endpoint) it costs one GET. The catalogue itself is reloaded only when the counter
+        moved, so a change reaches every replica on its next request. With the store down the last
+        catalogue keeps applying.
+        """
+        bundle = state.bundle
+        if bundle is None:
+            return None
+        version = record.catalogue_version if record is not None else None
+        if version is None and not store_down:
+            try:
+                version = self.store.catalogue.version()
+            except StoreUnavailableError:
+                store_down = True
+        view = self._catalogue
+        if view is not None and view.bundle_version == bundle.version and (store_down or view.version == version):
+            return view
+        with self._catalogue_lock:
+            view = self._catalogue
+            if view is not None and view.bundle_version == bundle.version and (store_down or view.version == version):
+                return view
+            snapshot = self._snapshot
+            if not store_down and version != snapshot.version:
+                try:
+                    snapshot = self.store.catalogue.snapshot()
+                except (StoreUnavailableError, CorruptValueError) as exc:  # keep applying the last one
+                    log.error("event=catalogue_load_failed version=%s error=%r", version, str(exc))
+            self._snapshot = snapshot
+            view = CatalogueView(snapshot, bundle.item_ids, bundle.item_index, bundle.categories,
+                                 bundle.category_names, bundle.version)
+            self._catalogue = view
+            log.info("event=catalogue_loaded version=%d items=%d candidates_version=%s", view.version,
+                     len(snapshot.items), bundle.version)
+            return view
+
+    @staticmethod
+    def _ruled_out(view: CatalogueView | None, rules: Rules, now: float) -> np.ndarray:
+        """Item indices this request may not serve: unavailable now, or outside its filters."""
+        if view is None:
+            return np.zeros(0, dtype=np.int64)
+        out = view.unavailable(now)
+        allowed = allowed_mask(view, rules)
+        if allowed is not None:
+            out = np.concatenate([out, np.flatnonzero(~allowed)])
+        return out
+
+    def _top_positions(self, view: CatalogueView | None, ctx: FeatureContext, scores: np.ndarray, k: int,
+                       cap: int) -> np.ndarray:
+        """Stage 5: positions in `ctx` of the k best (ties in candidate order), diversified when capped."""
+        if cap > 0 and view is not None:
+            order = np.argsort(-scores, kind="stable")
+            return order[diversify(view, ctx.candidates[order], k, cap)]
+        return np.argsort(-scores, kind="stable")[:k]
+
+    def _items(self, state: ServingState, ctx: FeatureContext, scores: np.ndarray, top: np.ndarray,
+               explain_with: RankerModel | None, matrix: np.ndarray | None) -> list[ScoredItem]:
+        assert state.bundle is not None
+        ids = state.bundle.item_ids
+        explained: list[Explanation | None] = [None] * top.size
+        if explain_with is not None and matrix is not None:
+            explained = list(explanations(explain_with, matrix[top],
+                                          [SOURCE_NAMES.get(int(ctx.source[i]), str(int(ctx.source[i])))
+                                           for i in top.tolist()]))
+        return [ScoredItem(ids[int(ctx.candidates[i])], float(scores[i]), r + 1, explained[r])
+                for r, i in enumerate(top.tolist())]
+
+    def _popular_fill(self, state: ServingState, view: CatalogueView | None, ctx: FeatureContext,
+                      ruled_out: np.ndarray, items: list[ScoredItem], k: int, cap: int,
+                      explain: bool) -> list[ScoredItem]:
+        """The most popular items the filters allow, after the ranked ones (not in the pool already, not
+        history, session or excluded): their score is their log-popularity."""
+        assert state.item_side is not None and state.bundle is not None
+        side = state.item_side
+        taken = np.zeros(side.n_items, dtype=bool)
+        taken[ruled_out] = True
+        taken[ctx.candidates] = True  # already ranked (or held back by the diversity cap)
+        taken[ctx.history] = True
+        taken[ctx.session_items] = True
+        chosen = state.bundle.indices_of([i.item_id for i in items])
+        popular = side.popular[~taken[side.popular]]
+        if cap > 0 and view is not None:
+            keep = diversify(view, np.concatenate([chosen, popular]), k, cap)
+            fill = np.concatenate([chosen, popular])[keep[keep >= chosen.size]]
+        else:
+            fill = popular[:k - len(items)]
+        ids = state.bundle.item_ids
+        why = Explanation(POPULAR_FILL, (), 0.0) if explain else None
+        return [ScoredItem(ids[int(i)], float(side.pop_log[i]), len(items) + r + 1, why)
+                for r, i in enumerate(fill.tolist())]
+
+    def _explore(self, state: ServingState, view: CatalogueView, ctx: FeatureContext, items: list[ScoredItem],
+                 k: int, rules: Rules, cap: int, now: float, seen: set[str], explain: bool) -> list[ScoredItem]:
+        """The exploration slot: a share of the positions goes to new items (catalogue items the candidate
+        version does not know), the best for this user by category affinity (candidates/sources/new_items.py).
+
+        Slots are spread over the list (slot j of n at position round((j + 0.5) * k / n)); the ranked items
+        they displace drop off the end. New items obey the request's filters, availability and the cap.
+        """
+        n_slots = max(1, round(self.settings.rules.exploration_share * k))
+        eligible = [NewItem(r.item_id, r.categories, r.created_at or 0.0) for r in view.new_items
+                    if r.available_at(now) and r.item_id not in seen and record_matches(r, rules)]
+        if not eligible:
+            return items
+        names = view.category_names
+        history = [[names[c] for c in view.categories_of(int(i)).tolist()] for i in ctx.history[-50:].tolist()]
+        session = [[names[c] for c in view.categories_of(int(i)).tolist()] for i in ctx.session_items.tolist()]
+        affinity = category_affinity([h for h in history if h], [s for s in session if s])
+        kept = items[:max(k - n_slots, 0)]
+        counts: dict[str, int] = {}
+        assert state.bundle is not None
+        for it in kept:
+            idx = state.bundle.item_index.get(it.item_id)
+            for c in (view.categories_of(idx).tolist() if idx is not None else []):
+                counts[names[c]] = counts.get(names[c], 0) + 1
+        picks: list[tuple[str, float]] = []
+        by_id = {it.item_id: it for it in eligible}
+        for item_id, score in NEW_ITEMS.propose(affinity, eligible, len(eligible)):
+            cats = by_id[item_id].categories
+            if cap > 0 and any(counts.get(c, 0) >= cap for c in cats):
+                continue
+            for c in cats:
+                counts[c] = counts.get(c, 0) + 1
+            picks.append((item_id, score))
+            if len(picks) == n_slots:
+                break
+        if not picks:
+            return items
+        # Without a cap the displaced tail comes back when fewer new items qualified; with one, the counts
+        # above were taken over the shorter list and must stay true.
+        kept = items[:k - len(picks)] if cap == 0 else kept
+        why = Explanation("new_items", (), 0.0) if explain else None
+        out = list(kept)
+        for j, (item_id, score) in enumerate(picks):
+            pos = min(round((j + 0.5) * k / len(picks)), len(out))
+            out.insert(pos, ScoredItem(item_id, score, 0, why))
+        return [replace(it, rank=r + 1) for r, it in enumerate(out)]
+
     def _candidates(self, state: ServingState, record: UserRecord | None, session: Sequence[SessionEvent] | None,
-                    exclude: Sequence[str], now: float) -> FeatureContext:
-        """Stage 2: the candidate pool (cached list or its fallback, minus history and excludes, plus the
-        request-time sources) as the context every feature is computed on."""
+                    exclude: Sequence[str], now: float, ruled_out: np.ndarray) -> FeatureContext:
+        """Stage 2: the candidate pool (cached list or its fallback, minus history, excludes and what the
+        rules rule out, plus the request-time sources) as the context every feature is computed on."""
         assert state.item_side is not None and state.bundle is not None
         events = list(session) if session is not None else (record.session if record is not None else [])
         history = record.history if record is not None and record.history is not None else np.zeros(0, np.int64)
         cached = CachedList(*record.candidates) if record is not None and record.candidates is not None else None
-        blocked = np.concatenate([history, state.bundle.indices_of(list(exclude))])
+        blocked = np.concatenate([history, state.bundle.indices_of(list(exclude)), ruled_out])
         return make_context(state.item_side, cached, history, [(e.item_id, e.event, e.timestamp) for e in events],
                             now, blocked, config=self.settings.candidates)
 
     def _rank(self, model: RankerModel | None, ctx: FeatureContext, user_id: str, fallback: FallbackReason | None,
-              t_features: float) -> tuple[np.ndarray, FallbackReason | None, float]:
+              t_features: float) -> tuple[np.ndarray, np.ndarray | None, FallbackReason | None, float]:
         """Stages 3-4: features for the model's feature list, one predict; unranked order without a model.
 
-        Returns the scores, the fallback, and the time the feature matrix was ready."""
+        Returns the scores, the feature matrix scored (None when unranked), the fallback, and the time
+        the feature matrix was ready."""
         if model is None or ctx.n == 0:
-            return unranked_scores(ctx), fallback or (FallbackReason.NO_MODEL if model is None else None), t_features
+            return (unranked_scores(ctx), None, fallback or (FallbackReason.NO_MODEL if model is None else None),
+                    t_features)
         try:
             matrix = REGISTRY.build_matrix(model.feature_names, ctx)
             t_features = time.perf_counter()
             scores = model.predict(matrix)
         except Exception as exc:  # a model that cannot score must not take serving down
             log.error("event=predict_failed user_id=%s error=%r", user_id, str(exc))
-            return unranked_scores(ctx), fallback or FallbackReason.MODEL_ERROR, t_features
+            return unranked_scores(ctx), None, fallback or FallbackReason.MODEL_ERROR, t_features
         self._log_features(user_id, model, matrix)
-        return scores, fallback, t_features
-
-    @staticmethod
-    def _top_k(state: ServingState, ctx: FeatureContext, scores: np.ndarray, k: int) -> list[ScoredItem]:
-        """Stage 5: the k best, ties kept in candidate order."""
-        assert state.bundle is not None
-        top = np.argsort(-scores, kind="stable")[:k]
-        ids = state.bundle.item_ids
-        return [ScoredItem(ids[int(ctx.candidates[i])], float(scores[i]), r + 1) for r, i in enumerate(top)]
+        return scores, matrix, fallback, t_features
 
     def _log_features(self, user_id: str, model: RankerModel, matrix: np.ndarray) -> None:
         """Hand the exact matrix the ranker scored to the feature sink; a failing sink never fails a request."""
@@ -314,6 +481,7 @@ class RecommendationService:
             return Recommendations(user_id, [], None, None, FallbackReason.NO_CANDIDATES)
         record = self.store.read_user(state.candidates_version or "", user_id, with_session=False,
                                       n_items=state.bundle.n_items)
+        view = self.catalogue_view(state, record)
         if record.candidates is None:
             if record.corrupt is not None:
                 self._report_once(record.corrupt[0], user_id, record.corrupt[1], "fallback")
@@ -324,19 +492,31 @@ class RecommendationService:
         cached = CachedList(*record.candidates)
         assert state.item_side is not None
         cand, scores = cached.items, cached.scores(state.item_side.factors)
+        gone = view.unavailable(time.time()) if view is not None else np.zeros(0, dtype=np.int64)
+        if gone.size:  # never an unavailable item, on any path
+            keep = ~np.isin(cand, gone)
+            cand, scores = cand[keep], scores[keep]
         ids = state.bundle.item_ids
         items = [ScoredItem(ids[int(c)], float(s), r + 1)
                  for r, (c, s) in enumerate(zip(cand[:k], scores[:k], strict=True))]
         return Recommendations(user_id, items, None, state.candidates_version, None)
 
     def similar_items(self, item_id: str, k: int = 10) -> list[ScoredItem] | None:
-        """Item-to-item neighbours from the FAISS index; None when the item is unknown."""
-        bundle = self._state.bundle
+        """Item-to-item neighbours from the FAISS index (available items only); None when the item is unknown."""
+        state = self._state
+        bundle = state.bundle
         if bundle is None or bundle.index is None or item_id not in bundle.item_index:
             return None
+        view = self.catalogue_view(state)
+        gone = np.zeros(bundle.n_items, dtype=bool)
+        if view is not None:
+            gone[view.unavailable(time.time())] = True
         idx = bundle.item_index[item_id]
-        ids, scores = bundle.index.search(bundle.item_factors[idx:idx + 1], k + 1)
-        out = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0 and i != idx][:k]
+        gone[idx] = True
+        # Ask for enough neighbours that k remain after dropping the unavailable ones.
+        want = min(k + 1 + int(gone.sum()), bundle.n_items)
+        ids, scores = bundle.index.search(bundle.item_factors[idx:idx + 1], want)
+        out = [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0 and not gone[i]][:k]
         return [ScoredItem(bundle.item_ids[i], s, r + 1) for r, (i, s) in enumerate(out)]
 
     @staticmethod

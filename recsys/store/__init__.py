@@ -8,6 +8,7 @@
     store.locks        job locks                                        (locks.py)
     store.event_log    event and impression logs, their acks, forget requests (event_log.py)
     store.artifacts    bundles and models, chunked (an ArtifactStorage) (artifact_files.py)
+    store.catalogue    the item catalogue and its version counter       (catalogue.py)
     store.experiments  experiment definitions (experiments.py)
     store.read_user    the serving read: the user's value (candidates, user vector, history) + session +
                        pointer, one round trip
@@ -27,10 +28,12 @@ from recsys.errors import ConfigError, CorruptValueError
 from recsys.store.artifact_files import ArtifactFiles
 from recsys.store.backend import BreakerStats, KVBackend
 from recsys.store.candidates import CandidateVersions, VersionWriter, new_version_id
+from recsys.store.catalogue import CatalogueSnapshot, CatalogueStore, parse_catalogue_version
 from recsys.store.codec import decode_user
 from recsys.store.event_log import DEFAULT_MAX_LEN, EVENTS, IMPRESSIONS, STREAMS, EventLogStore, LogState
 from recsys.store.experiments import ExperimentStore
 from recsys.store.feature_log import FeatureLogStore
+from recsys.store.item_record import AVAILABILITY, AVAILABLE, HIDDEN, AttributeValue, ItemRecord
 from recsys.store.job_history import JobHistory, JobRun
 from recsys.store.keys import Keys
 from recsys.store.locks import LockStore
@@ -39,8 +42,9 @@ from recsys.store.sessions import SessionEvent, SessionStore, decode_session
 if TYPE_CHECKING:
     from recsys.config import Settings
 
-__all__ = ["EVENTS", "IMPRESSIONS", "STREAMS", "BreakerStats", "CandidateVersions", "EventLogStore", "ExperimentStore",
-           "JobRun", "LogState", "Store", "SessionEvent", "UserRecord", "VersionWriter", "new_version_id",
+__all__ = ["AVAILABILITY", "AVAILABLE", "EVENTS", "HIDDEN", "IMPRESSIONS", "STREAMS", "AttributeValue", "BreakerStats",
+           "CandidateVersions", "CatalogueSnapshot", "CatalogueStore", "EventLogStore", "ExperimentStore", "ItemRecord",
+           "JobRun", "LogState", "SessionEvent", "Store", "UserRecord", "VersionWriter", "new_version_id",
            "open_backend", "open_store", "store_from_settings"]
 
 
@@ -65,6 +69,9 @@ class UserRecord:
     # Why each malformed session entry was skipped (the well-formed ones are in `session`).
     session_skipped: list[str] = field(default_factory=list)
     session_key: str = ""
+    # The catalogue version counter, read in the same round trip (None when not read: on a cluster it
+    # lives in another slot and the service reads it apart).
+    catalogue_version: int | None = None
 
 
 class Store:
@@ -83,6 +90,7 @@ class Store:
         self.jobs = JobHistory(backend, self._keys, self.locks, max_runs=job_history_max_runs)
         self.event_log = EventLogStore(backend, self._keys, max_len=event_log_max_len)
         self.artifacts = ArtifactFiles(backend, namespace)
+        self.catalogue = CatalogueStore(backend, self._keys, self.locks)
         self.experiments = ExperimentStore(backend, self._keys, self.locks)
 
     @property
@@ -106,10 +114,11 @@ class Store:
         wanted = [user_key]
         with_pointer = not self._backend.clustered
         if with_pointer:
-            wanted.append(keys.pointer)
+            wanted += [keys.pointer, keys.catalogue_version]
         values, lists = self._backend.fetch(wanted, [session_key] if with_session else [])
         blob = values[0]
         pointer = values[1] if with_pointer else None
+        catalogue_version = parse_catalogue_version(values[2]) if with_pointer else None
         corrupt: tuple[str, str] | None = None
         candidates: tuple[np.ndarray, np.ndarray, int] | None = None
         history: np.ndarray | None = None
@@ -124,7 +133,7 @@ class Store:
         return UserRecord(candidates=candidates, history=history, session=session,
                           published=pointer.decode("utf-8", "replace") if pointer else None,
                           pointer_read=with_pointer, corrupt=corrupt, session_skipped=skipped,
-                          session_key=session_key)
+                          session_key=session_key, catalogue_version=catalogue_version)
 
     def read_user_blobs(self, version: str, user_ids: list[str]) -> list[bytes | None]:
         """Raw values of many users in one round trip, undecoded (integrity checks, the update)."""

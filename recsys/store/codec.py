@@ -28,12 +28,14 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from recsys.errors import CorruptValueError
+from recsys.store.item_record import AVAILABILITY, ItemRecord
 
 MAGIC_USER = 0xD3
 MAX_WIDTH = 24  # bits per item index: catalogues up to 16,777,216 items
@@ -214,6 +216,77 @@ def decode_user(blob: bytes, n_items: int | None = None) -> UserValue:
     return UserValue(indices[:n], int(primary), vector, indices[n:])
 
 
+# ---- the item catalogue ------------------------------------------------------------------------
+# One JSON document (the catalogue is read whole, and only when its version counter changed):
+#   {"format": 1, "version": n, "items": [{"id", "av", "until", "cats", "attrs", "created", "title", "del"}]}
+CATALOGUE_FORMAT = 1
+
+
+def encode_catalogue(version: int, items: Iterable[ItemRecord]) -> bytes:
+    rows = []
+    for it in items:
+        row: dict[str, object] = {"id": it.item_id, "av": it.availability}
+        if it.available_until is not None:
+            row["until"] = it.available_until
+        if it.categories:
+            row["cats"] = list(it.categories)
+        if it.attributes:
+            row["attrs"] = dict(it.attributes)
+        if it.created_at is not None:
+            row["created"] = it.created_at
+        if it.title is not None:
+            row["title"] = it.title
+        if it.deleted:
+            row["del"] = True
+        rows.append(row)
+    return json.dumps({"format": CATALOGUE_FORMAT, "version": version, "items": rows},
+                      separators=(",", ":"), allow_nan=False).encode()
+
+
+def _finite(value: object, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise CorruptValueError(f"catalogue blob: {what} is not a finite number ({value!r})")
+    return float(value)
+
+
+def _catalogue_row(row: object) -> ItemRecord:
+    if not isinstance(row, dict) or not isinstance(row.get("id"), str) or not row["id"]:
+        raise CorruptValueError(f"catalogue blob: malformed item {str(row)[:80]!r}")
+    av = row.get("av")
+    if av not in AVAILABILITY:
+        raise CorruptValueError(f"catalogue blob: item {row['id']!r} has availability {av!r}")
+    cats = row.get("cats", [])
+    attrs = row.get("attrs", {})
+    title = row.get("title")
+    if not isinstance(cats, list) or not all(isinstance(c, str) for c in cats):
+        raise CorruptValueError(f"catalogue blob: item {row['id']!r} has malformed categories")
+    if not isinstance(attrs, dict) or not all(
+            isinstance(v, str | bool) or (isinstance(v, int | float) and math.isfinite(v)) for v in attrs.values()):
+        raise CorruptValueError(f"catalogue blob: item {row['id']!r} has malformed attributes")
+    if title is not None and not isinstance(title, str):
+        raise CorruptValueError(f"catalogue blob: item {row['id']!r} has a non-text title")
+    return ItemRecord(item_id=row["id"], availability=av, available_until=_finite(row.get("until"), "until"),
+                      categories=tuple(cats),
+                      attributes={k: (float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v)
+                                  for k, v in attrs.items()},
+                      created_at=_finite(row.get("created"), "created"), title=title,
+                      deleted=bool(row.get("del", False)))
+
+
+def decode_catalogue(blob: bytes) -> tuple[int, list[ItemRecord]]:
+    """Inverse of encode_catalogue: (version, items), every value checked."""
+    try:
+        doc = json.loads(blob)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CorruptValueError(f"catalogue blob is not JSON: {exc}") from exc
+    if not isinstance(doc, dict) or doc.get("format") != CATALOGUE_FORMAT or not isinstance(doc.get("items"), list):
+        raise CorruptValueError("catalogue blob: unknown format")
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise CorruptValueError(f"catalogue blob: bad version {version!r}")
+    return version, [_catalogue_row(r) for r in doc["items"]]
 def encode_experiments(definitions: dict[str, dict[str, Any]]) -> bytes:
     """Every experiment's definition by name, as one JSON object (read by each API replica's poller)."""
     return json.dumps(definitions, sort_keys=True, separators=(",", ":")).encode()

@@ -14,6 +14,8 @@
     {ns}:log:{stream}:acked      id of the newest entry every reader (the lake ingest) has committed
     {ns}:forget                  pending forget requests (sha256 of the user id), applied to the lake by ingest
     {ns}:v:{ver}:upd             id of the newest lake event the micro-batch update folded into this version
+    {ns}:cat:{catalogue}:ver     catalogue version: an integer bumped by every catalogue write (read per request)
+    {ns}:cat:{catalogue}:data    the whole item catalogue (codec.encode_catalogue), written with `ver` in one MSET
     {ns}:experiments             JSON object: every experiment's definition by name (running and stopped)
 
 One key per user and version (layout 3): Redis spends ~60-70 bytes of dict entry, key string and
@@ -89,6 +91,15 @@ class Keys:
     def updated_through(self, version: str) -> str:
         return f"{self.ns}:v:{version}:upd"
 
+    # The catalogue is versioned apart from candidate versions; both keys share one hash tag so that its
+    # data and counter are written together in one MSET, also on a cluster.
+    @property
+    def catalogue_version(self) -> str:
+        return f"{self.ns}:cat:{{catalogue}}:ver"
+
+    @property
+    def catalogue_data(self) -> str:
+        return f"{self.ns}:cat:{{catalogue}}:data"
     @property
     def experiments(self) -> str:
         return f"{self.ns}:experiments"

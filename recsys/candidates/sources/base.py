@@ -26,6 +26,8 @@ from recsys.config import CandidateConfig
 
 # Source codes, as the ranker sees them (feature `from_popularity`, `from_session`, `als_rank`).
 SOURCE_ALS, SOURCE_POPULAR, SOURCE_SESSION = 0, 1, 2
+# What a response says brought an item in (explanations); a new source adds its name here.
+SOURCE_NAMES: dict[int, str] = {SOURCE_ALS: "als", SOURCE_POPULAR: "popular", SOURCE_SESSION: "session"}
 
 
 @dataclass(frozen=True)
