@@ -36,7 +36,6 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -50,9 +49,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from latency import free_port  # noqa: E402
+from replay import Server  # noqa: E402
 
-from api.app import create_app  # noqa: E402
 from recsys.bootstrap import bootstrap_ci, paired_difference  # noqa: E402
 from recsys.config import Settings  # noqa: E402
 from recsys.data.lake import Lake  # noqa: E402
@@ -68,29 +66,6 @@ from recsys.store import SessionEvent, Store, open_store  # noqa: E402
 
 TOKEN = "sim-admin-token"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
-
-
-class Server:
-    """uvicorn serving `create_app(settings, store)` on loopback, in a thread of this process."""
-
-    def __init__(self, settings: Settings, store: Store) -> None:
-        import uvicorn
-
-        self.app = create_app(settings, store, background_reload=False)
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    access_log=False))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
 
 
 class Simulation:

@@ -31,8 +31,7 @@ from recsys.candidates.pipeline import HISTORY_LIMIT, build_item_side, fit_index
 from recsys.candidates.popularity import popular_order, popularity_counts_coded
 from recsys.config import Settings
 from recsys.data.loaders import ColumnMap, Dataset
-from recsys.data.training import load_training_data
-from recsys.engines.local import RefreshResult, check_guardrails
+from recsys.engines.local import RefreshResult, load_refresh_input
 from recsys.engines.publish import abandon, finish_version
 from recsys.errors import ConfigError, RecsysError
 from recsys.progress import NullProgress, Progress
@@ -69,15 +68,10 @@ def run_spark_refresh(settings: Settings, store: Store, data: str | Path | Datas
     registry = registry or registry_for(settings, store)
     cfg = settings.spark
     watch = Stopwatch("refresh")
-    with watch.stage("load"):
-        if isinstance(data, Dataset):
-            dataset, rows_base, rows_lake, lake_upto = data, data.interactions.height, 0, None
-        else:
-            training = load_training_data(settings, data, columns=columns or ColumnMap.from_config(settings.data))
-            dataset, rows_base, rows_lake = training.dataset, training.rows_base, training.rows_lake
-            lake_upto = training.lake_events_upto
-    with watch.stage("guardrails"):
-        guard = check_guardrails(settings, store, dataset, force=force, what="publish a refresh")
+    checked = load_refresh_input(settings, store, data, columns=columns, force=force, watch=watch)
+    dataset, rows_base, rows_lake, lake_upto, guard = (checked.dataset, checked.rows_base, checked.rows_lake,
+                                                       checked.lake_upto, checked.guard)
+    del checked  # holds the loaded frame: dropping `dataset` below must free it
     source, n_interactions, items, notes = (dataset.source, dataset.interactions.height, dataset.items,
                                             list(dataset.report.notes))
     with watch.stage("code"):

@@ -43,6 +43,33 @@ class RefreshResult:
         return sum(self.seconds.values())
 
 
+
+@dataclass(frozen=True)
+class RefreshInput:
+    """What a refresh trains on once the publish guardrails have passed: the same for every engine."""
+
+    dataset: Dataset
+    rows_base: int  # training rows from the base data (RECSYS_DATA_PATH / --data)
+    rows_lake: int  # training rows from the lake
+    lake_upto: str | None  # newest lake event id read
+    guard: GuardVerdict
+
+
+def load_refresh_input(settings: Settings, store: Store, data: str | Path | Dataset | None, *,
+                       columns: ColumnMap | None, force: bool, watch: Stopwatch) -> RefreshInput:
+    """A path (or None: settings.data_path) read with `columns` (default: the settings' mapping) together
+    with the lake; a Dataset built in memory used as it is; then the guardrails against the serving version."""
+    with watch.stage("load"):
+        if isinstance(data, Dataset):
+            dataset, rows_base, rows_lake, lake_upto = data, data.interactions.height, 0, None
+        else:
+            training = load_training_data(settings, data, columns=columns or ColumnMap.from_config(settings.data))
+            dataset, rows_base, rows_lake = training.dataset, training.rows_base, training.rows_lake
+            lake_upto = training.lake_events_upto
+    with watch.stage("guardrails"):
+        guard = check_guardrails(settings, store, dataset, force=force, what="publish a refresh")
+    return RefreshInput(dataset, rows_base, rows_lake, lake_upto, guard)
+
 def run_refresh(settings: Settings, store: Store, data: str | Path | Dataset | None = None, *,
                 columns: ColumnMap | None = None, progress: Progress | None = None,
                 before_publish: Callable[[], None] | None = None,
@@ -57,15 +84,10 @@ def run_refresh(settings: Settings, store: Store, data: str | Path | Dataset | N
     progress = progress or NullProgress()
     registry = registry or registry_for(settings, store)
     watch = Stopwatch("refresh")
-    with watch.stage("load"):
-        if isinstance(data, Dataset):
-            dataset, rows_base, rows_lake, lake_upto = data, data.interactions.height, 0, None
-        else:
-            training = load_training_data(settings, data, columns=columns or ColumnMap.from_config(settings.data))
-            dataset, rows_base, rows_lake = training.dataset, training.rows_base, training.rows_lake
-            lake_upto = training.lake_events_upto
-    with watch.stage("guardrails"):
-        guard = check_guardrails(settings, store, dataset, force=force, what="publish a refresh")
+    checked = load_refresh_input(settings, store, data, columns=columns, force=force, watch=watch)
+    dataset, rows_base, rows_lake, lake_upto, guard = (checked.dataset, checked.rows_base, checked.rows_lake,
+                                                       checked.lake_upto, checked.guard)
+    del checked  # holds the loaded frame: dropping `dataset` below must free it
     source, data_format, n_interactions = dataset.source, dataset.format, dataset.interactions.height
     items, notes = dataset.items, list(dataset.report.notes)
     with watch.stage("code"):
