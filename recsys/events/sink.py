@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from recsys.config import Settings
 from recsys.events.records import Impression, encode_event
+from recsys.logging_setup import Throttle
 from recsys.serving.service import Recommendations
 from recsys.store import EVENTS, IMPRESSIONS, Store
 
@@ -60,7 +61,7 @@ class LogSink:
         self._flushing = 0
         self._closing = False
         self._closed = threading.Event()
-        self._last_error_log = float("-inf")
+        self._error_log = Throttle(_ERROR_LOG_INTERVAL_S)
         self._counts = {"submitted": 0, "written": 0, "dropped": 0, "write_errors": 0, "sink_errors": 0}
         self._thread = threading.Thread(target=self._loop, name=f"recsys-log-{stream}", daemon=True)
         self._thread.start()
@@ -119,9 +120,7 @@ class LogSink:
                 self._closed.wait(self.retry_after_s)
 
     def _log_error(self, exc: Exception, n: int) -> None:
-        now = time.monotonic()
-        if now - self._last_error_log >= _ERROR_LOG_INTERVAL_S:
-            self._last_error_log = now
+        if self._error_log.ready():
             log.warning("event=log_append_failed stream=%s records=%d error=%r (kept for retry; further errors "
                         "counted in /metrics, logged once a minute)", self.stream, n, str(exc))
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recsys.config import Settings
+from recsys.logging_setup import Throttle
 from recsys.monitoring.feature_log import encode_feature_rows
 from recsys.store import Store
 
@@ -82,7 +83,7 @@ class FeatureLogSink:
         self._in_flight = 0
         self._closing = False
         self._closed = threading.Event()  # wakes a back-off early only on close, not on every new row
-        self._last_error_log = float("-inf")
+        self._error_log = Throttle(_ERROR_LOG_INTERVAL_S)
         self._counts = {"requests_seen": 0, "rows_seen": 0, "rows_sampled": 0, "rows_written": 0,
                         "rows_dropped": 0, "rows_failed": 0, "write_errors": 0, "sink_errors": 0}
         self._thread = threading.Thread(target=self._write_loop, name="recsys-feature-log", daemon=True)
@@ -171,9 +172,7 @@ class FeatureLogSink:
                 self._closed.wait(self.retry_after_s)
 
     def _log_write_error(self, exc: Exception, rows: int) -> None:
-        now = time.monotonic()
-        if now - self._last_error_log >= _ERROR_LOG_INTERVAL_S:
-            self._last_error_log = now
+        if self._error_log.ready():
             log.warning("event=feature_log_write_failed rows=%d error=%r (further errors counted in "
                         "recsys_feature_log_rows_total{outcome=\"failed\"}, logged once a minute)", rows, str(exc))
 

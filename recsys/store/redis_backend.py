@@ -7,7 +7,7 @@ scanned on every primary, and `clustered` tells the store that one request may r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import chain
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
@@ -37,6 +37,21 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (redis.ConnectionError, redis.Ti
 
 def _raw(response: Any, **options: Any) -> Any:
     return response
+
+
+def _expire_keys(pipe: Any, keys: Iterable[Any], ttl_ms: int, batch: int) -> int:
+    """Unlink (ttl_ms <= 0) or expire every key, `batch` commands per round trip; how many there were."""
+    n = 0
+    for key in keys:
+        if ttl_ms <= 0:
+            pipe.unlink(key)
+        else:
+            pipe.pexpire(key, ttl_ms)
+        n += 1
+        if n % batch == 0:
+            pipe.execute()
+    pipe.execute()
+    return n
 
 
 class RedisBackend:
@@ -125,18 +140,8 @@ class RedisBackend:
 
     def expire_prefix(self, prefix: str, ttl_ms: int) -> int:
         def run() -> int:
-            n = 0
-            pipe = self._client.pipeline(transaction=False)
-            for key in self._client.scan_iter(match=prefix.replace("*", r"\*") + "*", count=5000):
-                if ttl_ms <= 0:
-                    pipe.unlink(key)
-                else:
-                    pipe.pexpire(key, ttl_ms)
-                n += 1
-                if n % self.scan_batch == 0:
-                    pipe.execute()
-            pipe.execute()
-            return n
+            keys = self._client.scan_iter(match=prefix.replace("*", r"\*") + "*", count=5000)
+            return _expire_keys(self._client.pipeline(transaction=False), keys, ttl_ms, self.scan_batch)
         return self._call(run)
 
     def list_append(self, key: str, values: Sequence[bytes], max_len: int, ttl_ms: int | None) -> None:
@@ -307,17 +312,7 @@ class RedisClusterBackend(RedisBackend):
 
     def expire_prefix(self, prefix: str, ttl_ms: int) -> int:
         def run() -> int:
-            n = 0
-            pipe = self._client.pipeline()
-            for key in self._client.scan_iter(match=prefix.replace("*", r"\*") + "*", count=5000,
-                                              target_nodes=self._client.PRIMARIES):
-                if ttl_ms <= 0:
-                    pipe.unlink(key)
-                else:
-                    pipe.pexpire(key, ttl_ms)
-                n += 1
-                if n % self.scan_batch == 0:
-                    pipe.execute()
-            pipe.execute()
-            return n
+            keys = self._client.scan_iter(match=prefix.replace("*", r"\*") + "*", count=5000,
+                                          target_nodes=self._client.PRIMARIES)
+            return _expire_keys(self._client.pipeline(), keys, ttl_ms, self.scan_batch)
         return self._call(run)
