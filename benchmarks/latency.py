@@ -43,7 +43,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -274,6 +274,20 @@ def measure(port: int, users: list[str], rate: float, seconds: float, blocks: in
     return run_client(_client, (port, users, rate, seconds, blocks), timeout=seconds * 3 + 120)
 
 
+def write_comparison(args: argparse.Namespace, result: dict[str, Any], n_users: int, label: str,
+                     names: Sequence[str]) -> None:
+    """The side-by-side modes' output: the JSON (with the run's configuration) and one table row per arm."""
+    result["config"] = {"rate": args.rate, "seconds": args.seconds, "blocks": args.blocks, "store": args.store,
+                        "data": args.data, "users": n_users}
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(result, indent=2))
+    print(f"| {label} | requests | errors | p50 ms | p90 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|")
+    for name in names:
+        r = result[name]
+        print(f"| {name} | {r['requests']} | {r['errors']} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
+              f"{r['p99_ms']:.2f} | {r['max_ms']:.2f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "ml-100k"))
@@ -319,15 +333,7 @@ def main() -> None:
             from recsys.store import open_store
 
             open_store(args.store, namespace=ns).wipe()
-        result["config"] = {"rate": args.rate, "seconds": args.seconds, "blocks": args.blocks, "store": args.store,
-                            "data": args.data, "users": len(users)}
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2))
-        print("| request | requests | errors | p50 ms | p90 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|")
-        for name in ("default", "explain"):
-            r = result[name]
-            print(f"| {name} | {r['requests']} | {r['errors']} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
-                  f"{r['p99_ms']:.2f} | {r['max_ms']:.2f} |")
+        write_comparison(args, result, len(users), "request", ("default", "explain"))
         print(f"p50 explain / default = {result['p50_ratio_explain_default']:.3f}")
         return
     if args.experiments:
@@ -339,15 +345,7 @@ def main() -> None:
 
             for name in EXPERIMENT_SERVERS:
                 open_store(args.store, namespace=f"{ns}{name}").wipe()
-        result["config"] = {"rate": args.rate, "seconds": args.seconds, "blocks": args.blocks, "store": args.store,
-                            "data": args.data, "users": len(users)}
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2))
-        print("| server | requests | errors | p50 ms | p90 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|")
-        for name in EXPERIMENT_SERVERS:
-            r = result[name]
-            print(f"| {name} | {r['requests']} | {r['errors']} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
-                  f"{r['p99_ms']:.2f} | {r['max_ms']:.2f} |")
+        write_comparison(args, result, len(users), "server", EXPERIMENT_SERVERS)
         print(f"p99 overhead vs no experiment: A/B {result['ab_two_variants_p99_overhead_ms']:+.2f} ms, "
               f"interleaving {result['interleaving_p99_overhead_ms']:+.2f} ms")
         return
@@ -359,15 +357,7 @@ def main() -> None:
             from recsys.store import open_store
 
             open_store(args.store, namespace=ns).wipe()
-        result["config"] = {"rate": args.rate, "seconds": args.seconds, "blocks": args.blocks, "store": args.store,
-                            "data": args.data, "users": len(users)}
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2))
-        print("| server | requests | errors | p50 ms | p90 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|")
-        for name in ("impressions_on", "impressions_off"):
-            r = result[name]
-            print(f"| {name} | {r['requests']} | {r['errors']} | {r['p50_ms']:.2f} | {r['p90_ms']:.2f} | "
-                  f"{r['p99_ms']:.2f} | {r['max_ms']:.2f} |")
+        write_comparison(args, result, len(users), "server", ("impressions_on", "impressions_off"))
         print(f"p50 on / off = {result['p50_ratio_on_off']:.3f}; {result['impressions_on']['log_metrics']}")
         return
     port = free_port()
